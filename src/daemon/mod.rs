@@ -1,0 +1,1 @@
+//! The control-plane daemon: supervisor, health probes, registry, control socket, admin API.

@@ -1,0 +1,29 @@
+//! servio: a local control plane for microservices, in one binary.
+//!
+//! # Layout
+//!
+//! - [`cli`]: the `servio` command line, one file per subcommand. Talks to the daemon through
+//!   [`protocol`] over `.servio/control.sock`.
+//! - [`manifest`]: `services.toml`: parsing, defaults, validation with file:line:col errors.
+//! - [`daemon`]: the control plane process: supervisor (spawn, restart, stop), health probes,
+//!   the registry (single source of truth), the control socket and the loopback admin API.
+//! - [`logs`]: captured service output: the rotating writer and the reader behind `servio logs`.
+//! - [`process`]: process groups, signals and start times (never signal a reused pid).
+//! - [`paths`]: where a stack keeps its files (`.servio/` beside the manifest).
+//! - [`services`]: the Servio platform services (`servio serve menu|inventory|order`).
+//! - [`balance`]: instance picking, breakers and retry budget, shared by gateway and client.
+//! - [`client`]: the discovery-aware service client used by the platform services.
+//! - [`error`]: exit codes, decided in one place.
+
+pub mod balance;
+pub mod cli;
+pub mod client;
+pub mod daemon;
+pub mod error;
+pub mod logs;
+pub mod manifest;
+pub mod paths;
+pub mod process;
+pub mod protocol;
+pub mod services;
+pub mod term;

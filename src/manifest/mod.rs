@@ -1,0 +1,217 @@
+//! `services.toml`: the resolved manifest types every other module reads, plus loading
+//! (parse → defaults → validation). Errors name file:line:col, the key and the fix.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+/// A manifest after parsing, defaults and validation: everything here is usable as is.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Absolute path of the manifest file.
+    pub path: PathBuf,
+    /// The folder holding it: relative `cwd`s resolve here and `.servio/` lives here.
+    pub root: PathBuf,
+    pub project: String,
+    pub gateway: Gateway,
+    pub admin: Admin,
+    pub logs: LogPolicy,
+    /// Keyed by service name.
+    pub services: BTreeMap<String, Service>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    /// 0 picks a free port.
+    pub port: u16,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub prefix: String,
+    pub service: String,
+    pub strip_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// Always bound on 127.0.0.1; 0 picks a free port.
+    pub port: u16,
+}
+
+/// Size-based rotation of `.servio/logs/<service>.log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogPolicy {
+    /// Rotate when the file would grow past this many bytes.
+    pub max_size: u64,
+    /// Rotated files kept beside the live one (`.1` newest).
+    pub max_files: u32,
+}
+
+impl Default for LogPolicy {
+    fn default() -> Self {
+        LogPolicy {
+            max_size: 10 * 1024 * 1024,
+            max_files: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub version: String,
+    pub launch: Launch,
+    /// Port of the first replica; further replicas take the next free ports. `None`: servio
+    /// picks free ports.
+    pub port: Option<u16>,
+    pub replicas: u32,
+    /// Extra environment. Secret: never printed, logged or served.
+    pub env: BTreeMap<String, String>,
+    /// Working directory, absolute (relative ones resolve against the manifest's folder).
+    pub cwd: PathBuf,
+    pub depends_on: Vec<String>,
+    pub health_check: HealthCheck,
+    pub restart: RestartPolicy,
+    pub stop: StopPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launch {
+    /// argv to spawn; a leading "servio" is already replaced by the running binary's path.
+    /// `run = "..."` becomes `["/bin/sh", "-c", "..."]`.
+    Command(Vec<String>),
+    /// Runs elsewhere: servio probes and publishes these addresses but spawns nothing.
+    External(Vec<SocketAddr>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeKind {
+    Http,
+    Tcp,
+}
+
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    pub kind: ProbeKind,
+    /// Path of the HTTP probe (ignored by tcp).
+    pub path: String,
+    /// Between probes once the instance has been healthy.
+    pub interval: Duration,
+    /// One probe's deadline.
+    pub timeout: Duration,
+    /// Grace after spawn: probes run every 100 ms and failures do not count.
+    pub start_period: Duration,
+    /// Consecutive failures → unhealthy (out of the healthy view: readiness).
+    pub unhealthy_threshold: u32,
+    /// Consecutive failures → the instance is restarted (liveness). 0 disables.
+    pub liveness_threshold: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartMode {
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Debug, Clone)]
+pub struct RestartPolicy {
+    pub mode: RestartMode,
+    /// Give up after this many restarts within `within`.
+    pub max_restarts: u32,
+    pub within: Duration,
+    /// First backoff; doubles per consecutive failure up to `max_backoff`.
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct StopPolicy {
+    pub signal: Signal,
+    /// After this, SIGKILL to the process group.
+    pub timeout: Duration,
+}
+
+/// Every problem found in a manifest; displayed one per line, `file:line:col: ...`.
+#[derive(Debug, Clone, Default)]
+pub struct ManifestErrors(pub Vec<ManifestError>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the error has no position (the file is missing).
+    pub line: usize,
+    pub column: usize,
+    /// Dotted key, like `services.order-service.depends_on`.
+    pub key: String,
+    pub message: String,
+    /// What to write instead.
+    pub fix: String,
+}
+
+impl std::fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        } else {
+            write!(f, "{}: ", self.file.display())?;
+        }
+        if self.key.is_empty() {
+            write!(f, "{}", self.message)?;
+        } else {
+            write!(f, "`{}`: {}", self.key, self.message)?;
+        }
+        if !self.fix.is_empty() {
+            write!(f, "\n  fix: {}", self.fix)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for ManifestErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "error: {error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ManifestErrors {}
+
+/// The manifest to use: `explicit` when given, else `services.toml` in the current folder or
+/// the nearest parent.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ManifestErrors> {
+    let _ = explicit;
+    todo!("manifest::locate")
+}
+
+/// Reads, parses and validates the manifest at `path`, collecting every error.
+pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
+    let _ = path;
+    todo!("manifest::load")
+}
+
+impl Manifest {
+    /// `wanted` (all services when empty) plus everything they depend on, dependencies first.
+    /// Unknown names are an error listing the known ones.
+    pub fn start_order(&self, wanted: &[String]) -> Result<Vec<String>, String> {
+        let _ = wanted;
+        todo!("Manifest::start_order")
+    }
+
+    /// Errors for every fixed port (services, gateway, admin) that something else listens on,
+    /// naming the holder when it can be found. `ours(port)` says a port is held by this stack.
+    pub fn check_ports(&self, ours: &dyn Fn(u16) -> bool) -> Result<(), ManifestErrors> {
+        let _ = ours;
+        todo!("Manifest::check_ports")
+    }
+}

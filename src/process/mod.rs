@@ -1,0 +1,120 @@
+//! Processes servio owns: process groups, signals, and start times, so that a pid recorded
+//! earlier is only ever signalled while it still names the same process.
+
+pub mod ports;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// The kernel's start time of `pid` (clock ticks since boot, field 22 of /proc/PID/stat).
+/// `None` when the process does not exist.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // rest starts at field 3 (state); start time is field 22 → index 19 here.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// True when `pid` still runs and is the process that had `started` as its start time.
+/// Zombies count as gone.
+pub fn is_same_process(pid: u32, started: u64) -> bool {
+    if state_char(pid) == Some('Z') {
+        return false;
+    }
+    start_time(pid) == Some(started)
+}
+
+fn state_char(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// True while any process is left in process group `pgid` (zombies excluded).
+pub fn group_alive(pgid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let Some(close) = stat.rfind(')') else {
+            return false;
+        };
+        let mut fields = stat[close + 1..].split_whitespace();
+        let state = fields.next();
+        // fields after state: ppid, pgrp
+        let pgrp = fields.nth(1).and_then(|s| s.parse::<u32>().ok());
+        state != Some("Z") && pgrp == Some(pgid)
+    })
+}
+
+/// Sends `signal` to every process in group `pgid`. Returns false when the group is gone
+/// (ESRCH), which callers treat as "already stopped".
+pub fn signal_group(pgid: u32, signal: Signal) -> std::io::Result<bool> {
+    match killpg(Pid::from_raw(pgid as i32), signal) {
+        Ok(()) => Ok(true),
+        Err(Errno::ESRCH) => Ok(false),
+        Err(errno) => Err(std::io::Error::from(errno)),
+    }
+}
+
+/// Describes how a process ended, for status and error messages.
+pub fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        format!("exited with code {code}")
+    } else if let Some(signal) = status.signal() {
+        match Signal::try_from(signal) {
+            Ok(sig) => format!("killed by {}", sig.as_str()),
+            Err(_) => format!("killed by signal {signal}"),
+        }
+    } else {
+        "exited".to_string()
+    }
+}
+
+/// Parses "SIGTERM", "TERM" or "15" into a signal.
+pub fn parse_signal(text: &str) -> Option<Signal> {
+    if let Ok(number) = text.parse::<i32>() {
+        return Signal::try_from(number).ok();
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_start_time_is_stable() {
+        let me = std::process::id();
+        let first = start_time(me).expect("own start time");
+        assert_eq!(start_time(me), Some(first));
+        assert!(is_same_process(me, first));
+        assert!(!is_same_process(me, first + 1));
+    }
+
+    #[test]
+    fn parses_signal_names() {
+        assert_eq!(parse_signal("SIGTERM"), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("int"), Some(Signal::SIGINT));
+        assert_eq!(parse_signal("9"), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("SIGNOPE"), None);
+    }
+}
