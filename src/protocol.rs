@@ -43,6 +43,9 @@ pub enum Response {
     },
     Error {
         message: String,
+        /// The request was wrong (unknown service, manifest error): the CLI exits 2.
+        #[serde(default)]
+        usage: bool,
     },
 }
 

@@ -1,10 +1,12 @@
 //! The `servio` command line: clap definitions, then one file per subcommand.
 
 mod config;
+mod connection;
 mod daemon_cmd;
 mod down;
 mod init;
 mod logs;
+mod progress;
 mod serve;
 mod status;
 mod up;

@@ -1,14 +1,193 @@
-//! `servio status`.
+//! `servio status`: the stack as the daemon sees it, as a table or as stable JSON.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
+use serde::Serialize;
 
-use crate::error::CliResult;
+use super::ManifestArg;
+use super::connection::{DaemonConnection, not_running};
+use crate::error::{CliError, CliResult};
+use crate::manifest;
+use crate::paths::StatePaths;
+use crate::protocol::{Health, Instance, Request, Response, ServiceStatus};
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {}
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArg,
+    /// Print JSON: {"running","services":[{"name","instances":[{"id","pid","port","health","restarts","uptime_ms"}]}]}
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: StatusArgs) -> CliResult<ExitCode> {
-    todo!("status")
+/// The `--json` document. Fields are only ever added, never renamed.
+#[derive(Debug, Serialize)]
+struct StatusJson<'a> {
+    running: bool,
+    project: Option<&'a str>,
+    daemon_pid: Option<u32>,
+    admin_url: Option<&'a str>,
+    gateway_url: Option<&'a str>,
+    services: &'a [ServiceStatus],
+}
+
+pub fn run(args: StatusArgs) -> CliResult<ExitCode> {
+    // Only the location is needed: status works even while the manifest has errors.
+    let path = manifest::locate(args.manifest.file.as_deref())?;
+    let root = path.parent().unwrap_or(std::path::Path::new("."));
+    let paths = StatePaths::for_project(root);
+    let mut out = std::io::stdout().lock();
+    let Some(mut connection) = DaemonConnection::connect(&paths) else {
+        if args.json {
+            let doc = StatusJson {
+                running: false,
+                project: None,
+                daemon_pid: None,
+                admin_url: None,
+                gateway_url: None,
+                services: &[],
+            };
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            );
+        } else {
+            let _ = writeln!(out, "{}", not_running(&paths));
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let status =
+        match connection.request(Request::Status, Some(std::time::Duration::from_secs(10)))? {
+            Response::Status(status) => status,
+            other => return Err(CliError::failure(format!("unexpected answer: {other:?}"))),
+        };
+    if args.json {
+        let doc = StatusJson {
+            running: true,
+            project: Some(&status.project),
+            daemon_pid: Some(status.daemon_pid),
+            admin_url: Some(&status.admin_url),
+            gateway_url: status.gateway_url.as_deref(),
+            services: &status.services,
+        };
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let color = crate::term::stdout_color();
+    let _ = write!(out, "{}", table(&status.services, color));
+    let _ = writeln!(out);
+    if let Some(gateway) = &status.gateway_url {
+        let _ = writeln!(out, "gateway  {gateway}");
+    }
+    let _ = writeln!(out, "admin    {}", status.admin_url);
+    Ok(ExitCode::SUCCESS)
+}
+
+const HEADERS: [&str; 7] = [
+    "SERVICE", "INSTANCE", "PID", "PORT", "HEALTH", "RESTARTS", "UPTIME",
+];
+
+/// Renders the status table; `color` paints the HEALTH column.
+pub fn table(services: &[ServiceStatus], color: bool) -> String {
+    let rows: Vec<([String; 7], Health)> = services
+        .iter()
+        .flat_map(|s| s.instances.iter().map(move |i| (row(&s.name, i), i.health)))
+        .collect();
+    let mut widths = HEADERS.map(str::len);
+    for (cells, _) in &rows {
+        for (w, cell) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    let line = |cells: &[String; 7], health: Option<Health>| {
+        let mut line = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let padded = if i + 1 == cells.len() {
+                cell.clone()
+            } else {
+                format!("{cell:<width$}  ", width = widths[i])
+            };
+            match (i, health) {
+                (4, Some(h)) => line.push_str(&crate::term::paint(color, health_color(h), &padded)),
+                _ => line.push_str(&padded),
+            }
+        }
+        line.trim_end().to_string() + "\n"
+    };
+    text.push_str(&line(&HEADERS.map(String::from), None));
+    for (cells, health) in &rows {
+        text.push_str(&line(cells, Some(*health)));
+    }
+    text
+}
+
+fn row(service: &str, i: &Instance) -> [String; 7] {
+    let health = match (&i.last_exit, i.health) {
+        (
+            Some(why),
+            Health::CrashLooping | Health::Failed | Health::Exited | Health::Restarting,
+        ) => {
+            format!("{} ({why})", i.health)
+        }
+        _ => i.health.to_string(),
+    };
+    [
+        service.to_string(),
+        i.id.clone(),
+        i.pid.map_or("-".into(), |p| p.to_string()),
+        if i.port == 0 {
+            "-".into()
+        } else {
+            i.port.to_string()
+        },
+        health,
+        i.restarts.to_string(),
+        i.uptime_ms.map_or("-".into(), format_uptime),
+    ]
+}
+
+fn health_color(health: Health) -> &'static str {
+    match health {
+        Health::Healthy => "32",
+        Health::Starting | Health::Waiting | Health::Restarting | Health::Stopping => "33",
+        Health::Unhealthy | Health::CrashLooping | Health::Failed => "31",
+        Health::Exited | Health::Stopped => "2",
+    }
+}
+
+/// "45s", "3m12s", "2h5m", "3d4h".
+pub fn format_uptime(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptimes_read_naturally() {
+        for (ms, text) in [
+            (999, "0s"),
+            (45_000, "45s"),
+            (192_000, "3m12s"),
+            (7_500_000, "2h5m"),
+            (273_600_000, "3d4h"),
+        ] {
+            assert_eq!(format_uptime(ms), text);
+        }
+    }
 }

@@ -1,0 +1,72 @@
+//! The CLI's end of the control socket: connect, send one typed request, read one typed
+//! response. Blocking I/O: a status round trip needs no async runtime.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use crate::error::{CliError, CliResult};
+use crate::paths::StatePaths;
+use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response};
+
+pub struct DaemonConnection {
+    writer: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+impl DaemonConnection {
+    /// Connects to the stack's daemon; `None` when no daemon listens.
+    pub fn connect(paths: &StatePaths) -> Option<Self> {
+        let stream = UnixStream::connect(paths.control_socket()).ok()?;
+        let reader = BufReader::new(stream.try_clone().ok()?);
+        Some(DaemonConnection {
+            writer: stream,
+            reader,
+        })
+    }
+
+    /// Sends `request` and waits for the answer (at most `timeout`, when given).
+    pub fn request(&mut self, request: Request, timeout: Option<Duration>) -> CliResult<Response> {
+        let lost = |e: std::io::Error| {
+            CliError::failure(format!(
+                "lost the connection to the servio daemon ({e}); see .servio/daemon.log"
+            ))
+        };
+        self.reader
+            .get_ref()
+            .set_read_timeout(timeout)
+            .map_err(lost)?;
+        let mut line = serde_json::to_vec(&Envelope {
+            protocol: PROTOCOL_VERSION,
+            request,
+        })
+        .map_err(|e| CliError::failure(e.to_string()))?;
+        line.push(b'\n');
+        self.writer.write_all(&line).map_err(lost)?;
+        let mut answer = String::new();
+        let read = self.reader.read_line(&mut answer).map_err(lost)?;
+        if read == 0 {
+            return Err(lost(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        match serde_json::from_str(&answer) {
+            Ok(Response::Error { message, usage }) => Err(if usage {
+                CliError::Usage(message)
+            } else {
+                CliError::failure(message)
+            }),
+            Ok(response) => Ok(response),
+            Err(e) => Err(CliError::failure(format!(
+                "unreadable answer from the daemon: {e}"
+            ))),
+        }
+    }
+}
+
+/// The message for commands that need a running stack.
+pub fn not_running(paths: &StatePaths) -> String {
+    let root = paths.root().parent().unwrap_or(paths.root());
+    format!(
+        "servio is not running in {}. Start the stack with `servio up`.",
+        root.display()
+    )
+}

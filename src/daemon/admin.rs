@@ -1,0 +1,243 @@
+//! The admin API on 127.0.0.1 only: the registry (list, read, blocking watch, register and
+//! deregister outside instances) and Prometheus metrics. Never serves an environment.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use serde_json::json;
+
+use super::Daemon;
+use super::registry::Filter;
+use super::supervisor::DeregisterError;
+use crate::protocol::{Health, RegisterInstance};
+
+const INDEX_HEADER: HeaderName = HeaderName::from_static("x-servio-index");
+const MAX_WAIT: Duration = Duration::from_secs(300);
+
+pub fn router(daemon: Arc<Daemon>) -> Router {
+    Router::new()
+        .route(
+            "/health",
+            get(|| async { Json(json!({"status": "ok", "service": "servio-admin"})) }),
+        )
+        .route("/v1/services", get(list_services))
+        .route("/v1/services/{name}", get(read_service))
+        .route(
+            "/v1/services/{name}/instances",
+            get(read_service).post(register_instance),
+        )
+        .route(
+            "/v1/services/{name}/instances/{id}",
+            delete(deregister_instance),
+        )
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint".into(),
+            )
+        })
+        .with_state(daemon)
+}
+
+fn error(status: StatusCode, code: &str, message: String) -> Response {
+    (
+        status,
+        Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+fn with_index(index: u64, body: serde_json::Value) -> Response {
+    let mut response = Json(body).into_response();
+    if let Ok(value) = HeaderValue::from_str(&index.to_string()) {
+        response.headers_mut().insert(INDEX_HEADER, value);
+    }
+    response
+}
+
+/// `?healthy=true&index=N&wait=30s`
+#[derive(Debug)]
+struct ViewQuery {
+    filter: Filter,
+    watch: Option<(u64, Duration)>,
+}
+
+fn parse_query(query: &HashMap<String, String>) -> Result<ViewQuery, Response> {
+    let bad = |message: String| error(StatusCode::BAD_REQUEST, "bad_query", message);
+    let filter = match query.get("healthy").map(String::as_str) {
+        None | Some("false") => Filter::Live,
+        Some("true") | Some("") => Filter::Healthy,
+        Some(other) => return Err(bad(format!("healthy must be true or false, not `{other}`"))),
+    };
+    let watch = match query.get("index") {
+        None => None,
+        Some(text) => {
+            let index = text
+                .parse::<u64>()
+                .map_err(|_| bad(format!("index must be a whole number, not `{text}`")))?;
+            let wait = match query.get("wait") {
+                None => Duration::from_secs(30),
+                Some(text) => humantime::parse_duration(text).map_err(|_| {
+                    bad(format!(
+                        "wait must be a duration like \"30s\", not `{text}`"
+                    ))
+                })?,
+            };
+            Some((index, wait.min(MAX_WAIT)))
+        }
+    };
+    Ok(ViewQuery { filter, watch })
+}
+
+async fn list_services(
+    State(daemon): State<Arc<Daemon>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let query = match parse_query(&query) {
+        Ok(q) => q,
+        Err(response) => return response,
+    };
+    if let Some((after, wait)) = query.watch {
+        daemon.registry.wait_past(after, wait).await;
+    }
+    let (index, services) = daemon.registry.services(query.filter);
+    with_index(index, json!({"index": index, "services": services}))
+}
+
+async fn read_service(
+    State(daemon): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let query = match parse_query(&query) {
+        Ok(q) => q,
+        Err(response) => return response,
+    };
+    if let Some((after, wait)) = query.watch {
+        if daemon.registry.has_service(&name) {
+            daemon.registry.wait_past(after, wait).await;
+        }
+    }
+    match daemon.registry.service(&name, query.filter) {
+        Some(view) => with_index(view.index, serde_json::to_value(&view).unwrap_or_default()),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "service_not_found",
+            format!("no service `{name}` in the registry"),
+        ),
+    }
+}
+
+async fn register_instance(
+    State(daemon): State<Arc<Daemon>>,
+    Path(name): Path<String>,
+    body: Result<Json<RegisterInstance>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return error(rejection.status(), "bad_request", rejection.body_text());
+        }
+    };
+    if !is_valid_service_name(&name) {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_service_name",
+            format!("`{name}` is not a valid service name (lowercase letters, digits and '-')"),
+        );
+    }
+    match daemon.supervisor.register(&name, request) {
+        Ok(id) => match daemon.registry.get(&name, &id) {
+            Some(_) => {
+                let view = daemon.registry.service(&name, Filter::All);
+                let instance = view.and_then(|v| v.instances.into_iter().find(|i| i.id == id));
+                (StatusCode::CREATED, Json(instance)).into_response()
+            }
+            None => error(StatusCode::CONFLICT, "conflict", "instance vanished".into()),
+        },
+        Err(message) => error(StatusCode::CONFLICT, "conflict", message),
+    }
+}
+
+async fn deregister_instance(
+    State(daemon): State<Arc<Daemon>>,
+    Path((name, id)): Path<(String, String)>,
+) -> Response {
+    match daemon.supervisor.deregister(&name, &id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(DeregisterError::NotFound) => error(
+            StatusCode::NOT_FOUND,
+            "instance_not_found",
+            format!("no instance `{id}` of `{name}`"),
+        ),
+        Err(DeregisterError::Managed) => error(
+            StatusCode::CONFLICT,
+            "managed_instance",
+            format!("`{id}` is run by servio; stop it with `servio down`"),
+        ),
+    }
+}
+
+/// Prometheus text format: instances per service and health.
+async fn metrics(State(daemon): State<Arc<Daemon>>) -> Response {
+    use std::fmt::Write;
+    let (_, services) = daemon.registry.status();
+    let mut out = String::new();
+    out.push_str("# HELP servio_instances Instances per service and health state.\n");
+    out.push_str("# TYPE servio_instances gauge\n");
+    for service in &services {
+        let mut counts: HashMap<Health, usize> = HashMap::new();
+        for instance in &service.instances {
+            *counts.entry(instance.health).or_default() += 1;
+        }
+        let mut counts: Vec<_> = counts.into_iter().collect();
+        counts.sort_by_key(|(h, _)| h.as_str());
+        for (health, count) in counts {
+            let _ = writeln!(
+                out,
+                "servio_instances{{service=\"{}\",health=\"{}\"}} {count}",
+                service.name,
+                health.as_str()
+            );
+        }
+    }
+    out.push_str("# HELP servio_instance_restarts_total Restarts per instance.\n");
+    out.push_str("# TYPE servio_instance_restarts_total counter\n");
+    for service in &services {
+        for instance in &service.instances {
+            let _ = writeln!(
+                out,
+                "servio_instance_restarts_total{{service=\"{}\",instance=\"{}\"}} {}",
+                service.name, instance.id, instance.restarts
+            );
+        }
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+// MERGE: replace with the manifest module's name rule once it lands.
+fn is_valid_service_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}

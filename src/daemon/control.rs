@@ -1,0 +1,115 @@
+//! The control socket: `.servio/control.sock` (mode 0600), one JSON request per line, one
+//! JSON response per line. Serves the CLI's `up`, `status`, `down` and progress watches.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+
+use super::Daemon;
+use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response};
+
+/// Longest request line accepted.
+const MAX_REQUEST: u64 = 1024 * 1024;
+/// Longest a watch may block.
+const MAX_WATCH: Duration = Duration::from_secs(60);
+
+/// Binds the socket at `path` with mode 0600, replacing a stale file (the caller holds the
+/// daemon lock, so no live daemon owns it).
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Accepts connections until `stop` fires.
+pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, stop: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "control socket accept failed");
+                    continue;
+                }
+            },
+        };
+        tokio::spawn(handle_connection(stream, daemon.clone()));
+    }
+}
+
+async fn handle_connection(stream: UnixStream, daemon: Arc<Daemon>) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read.take(MAX_REQUEST));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let (response, then_exit) = match serde_json::from_str::<Envelope>(&line) {
+            Ok(envelope) if envelope.protocol != PROTOCOL_VERSION => (
+                Response::Error {
+                    message: format!(
+                        "this daemon speaks protocol {PROTOCOL_VERSION}, the CLI {}; run `servio down` with the old binary, then `servio up` again",
+                        envelope.protocol
+                    ),
+                    usage: false,
+                },
+                false,
+            ),
+            Ok(envelope) => answer(&daemon, envelope.request).await,
+            Err(error) => (
+                Response::Error {
+                    message: format!("bad request: {error}"),
+                    usage: true,
+                },
+                false,
+            ),
+        };
+        let mut bytes = serde_json::to_vec(&response).unwrap_or_default();
+        bytes.push(b'\n');
+        if write.write_all(&bytes).await.is_err() {
+            return;
+        }
+        let _ = write.flush().await;
+        if then_exit {
+            daemon.shutdown.cancel();
+            return;
+        }
+    }
+}
+
+/// The response, and whether the daemon exits after sending it.
+async fn answer(daemon: &Daemon, request: Request) -> (Response, bool) {
+    match request {
+        Request::Up { services } => match daemon.supervisor.up(&services) {
+            Ok(services) => (Response::Starting { services }, false),
+            Err(message) => (
+                Response::Error {
+                    message,
+                    usage: true,
+                },
+                false,
+            ),
+        },
+        Request::Status => (Response::Status(daemon.status()), false),
+        Request::Watch { after, wait_ms } => {
+            let wait = Duration::from_millis(wait_ms).min(MAX_WATCH);
+            daemon.registry.wait_past(after, wait).await;
+            (Response::Status(daemon.status()), false)
+        }
+        Request::Down { timeout_ms } => {
+            let timeout = timeout_ms.map(Duration::from_millis);
+            let services = daemon.supervisor.stop_all(timeout).await;
+            (Response::Stopped { services }, true)
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! The registry: the single source of truth for which instances exist and how healthy they
+//! are. The supervisor and the health probers write it; the admin API, the control socket
+//! (status) and the gateway only read it. Every change bumps an index and wakes watchers.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::protocol::{Health, Instance, ServiceStatus, ServiceView};
+
+/// One instance as the daemon keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceEntry {
+    pub id: String,
+    pub address: String,
+    /// 0 until a port is assigned.
+    pub port: u16,
+    pub health: Health,
+    pub pid: Option<u32>,
+    /// When the instance entered its current run (spawn, registration or exit).
+    pub since: SystemTime,
+    /// When the running process started; `None` when none runs.
+    pub started: Option<SystemTime>,
+    pub restarts: u32,
+    pub last_exit: Option<String>,
+    pub managed: bool,
+}
+
+impl InstanceEntry {
+    /// A managed instance that has not been spawned yet.
+    pub fn waiting(id: String) -> Self {
+        InstanceEntry {
+            id,
+            address: "127.0.0.1".to_string(),
+            port: 0,
+            health: Health::Waiting,
+            pid: None,
+            since: SystemTime::now(),
+            started: None,
+            restarts: 0,
+            last_exit: None,
+            managed: true,
+        }
+    }
+
+    /// An instance servio probes but did not start.
+    pub fn external(id: String, address: String, port: u16) -> Self {
+        InstanceEntry {
+            address,
+            port,
+            health: Health::Starting,
+            managed: false,
+            ..InstanceEntry::waiting(id)
+        }
+    }
+
+    fn to_instance(&self, service: &str, version: &str, now: SystemTime) -> Instance {
+        Instance {
+            id: self.id.clone(),
+            service: service.to_string(),
+            version: version.to_string(),
+            address: self.address.clone(),
+            port: self.port,
+            health: self.health,
+            pid: self.pid,
+            since: humantime::format_rfc3339_millis(self.since).to_string(),
+            restarts: self.restarts,
+            uptime_ms: self
+                .started
+                .map(|t| now.duration_since(t).unwrap_or_default().as_millis() as u64),
+            last_exit: self.last_exit.clone(),
+            managed: self.managed,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct ServiceEntry {
+    version: String,
+    instances: BTreeMap<String, InstanceEntry>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    services: BTreeMap<String, ServiceEntry>,
+}
+
+/// Which instances a read returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// Everything, including waiting, crashed and stopped instances (for `servio status`).
+    All,
+    /// Instances that are running or registered: what discovery lists.
+    Live,
+    /// Healthy instances only: what receives traffic.
+    Healthy,
+}
+
+impl Filter {
+    fn keeps(self, health: Health) -> bool {
+        match self {
+            Filter::All => true,
+            Filter::Live => health.is_live(),
+            Filter::Healthy => health == Health::Healthy,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    inner: Mutex<Inner>,
+    index: watch::Sender<u64>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            inner: Mutex::default(),
+            index: watch::Sender::new(1),
+        }
+    }
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters more than losing the whole registry, so recover the guard.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bump(&self) {
+        self.index.send_modify(|i| *i += 1);
+    }
+
+    /// The current index: grows on every change.
+    pub fn index(&self) -> u64 {
+        *self.index.borrow()
+    }
+
+    /// Waits until the index exceeds `after` or `wait` elapses; returns the index then.
+    pub async fn wait_past(&self, after: u64, wait: Duration) -> u64 {
+        let mut rx = self.index.subscribe();
+        let _ = tokio::time::timeout(wait, rx.wait_for(|i| *i > after)).await;
+        self.index()
+    }
+
+    /// Declares a service (idempotent); updates its version.
+    pub fn ensure_service(&self, name: &str, version: &str) {
+        let mut inner = self.lock();
+        let entry = inner.services.entry(name.to_string()).or_default();
+        if entry.version != version {
+            entry.version = version.to_string();
+            drop(inner);
+            self.bump();
+        }
+    }
+
+    /// Adds or replaces an instance.
+    pub fn put(&self, service: &str, entry: InstanceEntry) {
+        let mut inner = self.lock();
+        let svc = inner.services.entry(service.to_string()).or_default();
+        if svc.instances.get(&entry.id) != Some(&entry) {
+            svc.instances.insert(entry.id.clone(), entry);
+            drop(inner);
+            self.bump();
+        }
+    }
+
+    /// Changes one instance in place; watchers wake only when something changed.
+    pub fn update(&self, service: &str, id: &str, change: impl FnOnce(&mut InstanceEntry)) {
+        let mut inner = self.lock();
+        let Some(entry) = inner
+            .services
+            .get_mut(service)
+            .and_then(|s| s.instances.get_mut(id))
+        else {
+            return;
+        };
+        let before = entry.clone();
+        change(entry);
+        if *entry != before {
+            drop(inner);
+            self.bump();
+        }
+    }
+
+    /// Removes an instance; true when it existed.
+    pub fn remove(&self, service: &str, id: &str) -> bool {
+        let mut inner = self.lock();
+        let removed = inner
+            .services
+            .get_mut(service)
+            .is_some_and(|s| s.instances.remove(id).is_some());
+        drop(inner);
+        if removed {
+            self.bump();
+        }
+        removed
+    }
+
+    pub fn get(&self, service: &str, id: &str) -> Option<InstanceEntry> {
+        self.lock()
+            .services
+            .get(service)
+            .and_then(|s| s.instances.get(id).cloned())
+    }
+
+    pub fn has_service(&self, service: &str) -> bool {
+        self.lock().services.contains_key(service)
+    }
+
+    /// One service's instances, or `None` for an unknown service.
+    pub fn service(&self, name: &str, filter: Filter) -> Option<ServiceView> {
+        let index = self.index();
+        let inner = self.lock();
+        let entry = inner.services.get(name)?;
+        Some(view(name, entry, filter, index))
+    }
+
+    /// Every service, in name order.
+    pub fn services(&self, filter: Filter) -> (u64, Vec<ServiceView>) {
+        let index = self.index();
+        let inner = self.lock();
+        let views = inner
+            .services
+            .iter()
+            .map(|(name, entry)| view(name, entry, filter, index))
+            .collect();
+        (index, views)
+    }
+
+    /// Every service with every instance, for `servio status`.
+    pub fn status(&self) -> (u64, Vec<ServiceStatus>) {
+        let (index, views) = self.services(Filter::All);
+        let services = views
+            .into_iter()
+            .map(|v| ServiceStatus {
+                name: v.name,
+                version: v.version,
+                instances: v.instances,
+            })
+            .collect();
+        (index, services)
+    }
+}
+
+fn view(name: &str, entry: &ServiceEntry, filter: Filter, index: u64) -> ServiceView {
+    let now = SystemTime::now();
+    ServiceView {
+        index,
+        name: name.to_string(),
+        version: entry.version.clone(),
+        instances: entry
+            .instances
+            .values()
+            .filter(|i| filter.keeps(i.health))
+            .map(|i| i.to_instance(name, &entry.version, now))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_bump_the_index_and_filters_apply() {
+        let registry = Registry::default();
+        registry.ensure_service("menu", "1.0.0");
+        let start = registry.index();
+        registry.put("menu", InstanceEntry::waiting("menu-1".into()));
+        assert!(registry.index() > start);
+        let after_put = registry.index();
+        registry.update("menu", "menu-1", |i| i.health = Health::Waiting);
+        assert_eq!(
+            registry.index(),
+            after_put,
+            "no-op update must not wake watchers"
+        );
+        assert!(
+            registry
+                .service("menu", Filter::Live)
+                .unwrap()
+                .instances
+                .is_empty()
+        );
+        registry.update("menu", "menu-1", |i| i.health = Health::Healthy);
+        assert_eq!(
+            registry
+                .service("menu", Filter::Healthy)
+                .unwrap()
+                .instances
+                .len(),
+            1
+        );
+        registry.update("menu", "menu-1", |i| i.health = Health::Restarting);
+        assert!(
+            registry
+                .service("menu", Filter::Live)
+                .unwrap()
+                .instances
+                .is_empty()
+        );
+        assert_eq!(
+            registry
+                .service("menu", Filter::All)
+                .unwrap()
+                .instances
+                .len(),
+            1
+        );
+        assert!(registry.service("nope", Filter::All).is_none());
+    }
+
+    #[tokio::test]
+    async fn watch_returns_when_the_index_moves() {
+        let registry = std::sync::Arc::new(Registry::default());
+        let at = registry.index();
+        let waiter = {
+            let registry = registry.clone();
+            tokio::spawn(async move { registry.wait_past(at, Duration::from_secs(30)).await })
+        };
+        registry.ensure_service("menu", "1.0.0");
+        let seen = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("watch woke up")
+            .unwrap();
+        assert!(seen > at);
+        // Nothing changes: the wait times out with the same index.
+        let now = registry.index();
+        assert_eq!(
+            registry.wait_past(now, Duration::from_millis(20)).await,
+            now
+        );
+    }
+}
