@@ -1,5 +1,28 @@
 //! `services.toml`: the resolved manifest types every other module reads, plus loading
 //! (parse → defaults → validation). Errors name file:line:col, the key and the fix.
+//!
+//! # Layout
+//!
+//! - `load`: finding the file, TOML syntax, one serde pass per section ([`raw`] structs).
+//! - `resolve`, `service`, `policy`: defaults and per-value checks → [`Manifest`].
+//! - `checks`: rules across values (dependencies, cycles, routes, port clashes).
+//! - `graph`: [`Manifest::start_order`]; `ports`: [`Manifest::check_ports`] at start time.
+//! - [`view`]: the resolved manifest as `servio config` prints it (environment redacted).
+
+mod checks;
+mod diagnostics;
+mod graph;
+mod load;
+mod policy;
+mod ports;
+mod raw;
+mod resolve;
+mod service;
+pub mod view;
+
+pub use load::FILE_NAME;
+pub use resolve::{DEFAULT_ADMIN_PORT, DEFAULT_GATEWAY_PORT, format_size, parse_size};
+pub use service::is_valid_name;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,6 +44,8 @@ pub struct Manifest {
     pub logs: LogPolicy,
     /// Keyed by service name.
     pub services: BTreeMap<String, Service>,
+    /// Where port values are written, for errors found after loading (`check_ports`).
+    pub(crate) positions: ports::Positions,
 }
 
 #[derive(Debug, Clone)]
@@ -187,31 +212,13 @@ impl std::fmt::Display for ManifestErrors {
 
 impl std::error::Error for ManifestErrors {}
 
-/// The manifest to use: `explicit` when given, else `services.toml` in the current folder or
-/// the nearest parent.
+/// The manifest to use: `explicit` when given (a folder means its services.toml), else
+/// `services.toml` in the current folder or the nearest parent. Always an absolute path.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ManifestErrors> {
-    let _ = explicit;
-    todo!("manifest::locate")
+    load::locate(explicit)
 }
 
 /// Reads, parses and validates the manifest at `path`, collecting every error.
 pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
-    let _ = path;
-    todo!("manifest::load")
-}
-
-impl Manifest {
-    /// `wanted` (all services when empty) plus everything they depend on, dependencies first.
-    /// Unknown names are an error listing the known ones.
-    pub fn start_order(&self, wanted: &[String]) -> Result<Vec<String>, String> {
-        let _ = wanted;
-        todo!("Manifest::start_order")
-    }
-
-    /// Errors for every fixed port (services, gateway, admin) that something else listens on,
-    /// naming the holder when it can be found. `ours(port)` says a port is held by this stack.
-    pub fn check_ports(&self, ours: &dyn Fn(u16) -> bool) -> Result<(), ManifestErrors> {
-        let _ = ours;
-        todo!("Manifest::check_ports")
-    }
+    load::load(path)
 }
