@@ -2,7 +2,7 @@
 //! per line (`<RFC 3339 time> <instance> <out|err> <message>`), rotated by size.
 //!
 //! The daemon writes through [`ServiceLog`] (fed by [`capture`]); `servio logs` and `up`'s
-//! failure report read back through [`read_records`].
+//! failure report read back through [`read_records`], [`Follower`] and [`Renderer`].
 //!
 //! # Layout
 //!
@@ -10,17 +10,26 @@
 //! - `writer`: [`ServiceLog`], the rotating append-only writer.
 //! - `capture`: a child's pipe → bounded lines → [`ServiceLog::append`].
 //! - `reader`: rotated files, oldest first, then the live file.
+//! - `select`: pure merge / `--since` / `--tail` over records.
+//! - `follow`: [`Follower`], `tail -F` over one log path.
+//! - `render`: [`Renderer`], the `instance | message` output of `servio logs`.
 
 mod capture;
+mod follow;
 mod format;
 mod reader;
+mod render;
+mod select;
 mod writer;
 
 use std::time::SystemTime;
 
 pub use capture::{LineSplitter, MAX_LINE, capture};
+pub use follow::Follower;
 pub use format::{RecordParser, format_line, format_time, parse_line};
 pub use reader::{log_files, read_file, read_records, read_rotated};
+pub use render::Renderer;
+pub use select::{cutoff, merge, select, tail};
 pub use writer::ServiceLog;
 
 /// Which pipe a line came from.
