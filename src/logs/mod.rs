@@ -1,19 +1,61 @@
 //! Captured service output: one file per service, `.servio/logs/<service>.log`, one record
 //! per line (`<RFC 3339 time> <instance> <out|err> <message>`), rotated by size.
 //!
-//! The daemon writes through [`ServiceLog`]; `servio logs` and `up`'s failure report read
-//! back through [`read_records`].
+//! The daemon writes through [`ServiceLog`] (fed by [`capture`]); `servio logs` and `up`'s
+//! failure report read back through [`read_records`], [`Follower`] and [`Renderer`].
+//!
+//! # Layout
+//!
+//! - `format`: one record ⇄ one line, and the tolerant [`RecordParser`].
+//! - `writer`: [`ServiceLog`], the rotating append-only writer.
+//! - `capture`: a child's pipe → bounded lines → [`ServiceLog::append`].
+//! - `reader`: rotated files, oldest first, then the live file.
+//! - `select`: pure merge / `--since` / `--tail` over records.
+//! - `follow`: [`Follower`], `tail -F` over one log path.
+//! - `render`: [`Renderer`], the `instance | message` output of `servio logs`.
 
-use std::path::Path;
+mod capture;
+mod follow;
+mod format;
+mod reader;
+mod render;
+mod select;
+mod writer;
+
 use std::time::SystemTime;
 
-use crate::manifest::LogPolicy;
+pub use capture::{LineSplitter, MAX_LINE, capture};
+pub use follow::Follower;
+pub use format::{RecordParser, format_line, format_time, parse_line};
+pub use reader::{log_files, read_file, read_records, read_rotated};
+pub use render::Renderer;
+pub use select::{cutoff, merge, select, tail};
+pub use writer::ServiceLog;
 
 /// Which pipe a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
     Out,
     Err,
+}
+
+impl Stream {
+    /// The tag written in the log line: `out` or `err`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Out => "out",
+            Stream::Err => "err",
+        }
+    }
+
+    /// The inverse of [`Stream::as_str`].
+    pub fn parse(tag: &str) -> Option<Stream> {
+        match tag {
+            "out" => Some(Stream::Out),
+            "err" => Some(Stream::Err),
+            _ => None,
+        }
+    }
 }
 
 /// One captured line.
@@ -23,39 +65,4 @@ pub struct LogRecord {
     pub instance: String,
     pub stream: Stream,
     pub message: String,
-}
-
-/// A cheap-to-clone handle on one service's log file; every instance of the service appends
-/// through it, so lines never interleave mid-line and rotation happens in one place.
-#[derive(Debug, Clone)]
-pub struct ServiceLog {}
-
-impl ServiceLog {
-    pub fn open(path: &Path, policy: LogPolicy) -> std::io::Result<Self> {
-        let _ = (path, policy);
-        todo!("ServiceLog::open")
-    }
-
-    /// Appends one record (the message has no trailing newline), rotating first when needed.
-    pub fn append(&self, instance: &str, stream: Stream, message: &[u8]) {
-        let _ = (instance, stream, message);
-        todo!("ServiceLog::append")
-    }
-}
-
-/// Reads `reader` to its end, appending each line (bounded in length) to `log`.
-pub async fn capture(
-    reader: impl tokio::io::AsyncRead + Unpin,
-    instance: String,
-    stream: Stream,
-    log: ServiceLog,
-) {
-    let _ = (reader, instance, stream, log);
-    todo!("logs::capture")
-}
-
-/// Every record of a service's log, oldest first, including rotated files.
-pub fn read_records(path: &Path) -> std::io::Result<Vec<LogRecord>> {
-    let _ = path;
-    todo!("logs::read_records")
 }

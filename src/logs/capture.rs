@@ -1,0 +1,112 @@
+//! A child's stdout/stderr pipe → bounded lines → [`ServiceLog::append`].
+//!
+//! [`LineSplitter`] is the pure part: bytes in, lines out, with memory bounded by
+//! [`MAX_LINE`] plus one read buffer whatever the child writes. A line longer than
+//! [`MAX_LINE`] becomes several records (cut on a UTF-8 boundary when one is near), and a last
+//! line without a newline is still emitted at end of input.
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::{ServiceLog, Stream};
+
+/// The longest record a captured line becomes; longer lines are cut into pieces this long.
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// Bytes read from the pipe per call.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Splits a byte stream into lines of at most `max` bytes, without the `\n`.
+#[derive(Debug)]
+pub struct LineSplitter {
+    pending: Vec<u8>,
+    max: usize,
+}
+
+impl Default for LineSplitter {
+    fn default() -> Self {
+        LineSplitter::new(MAX_LINE)
+    }
+}
+
+impl LineSplitter {
+    /// A splitter cutting lines at `max` bytes (at least 4, to fit any UTF-8 character).
+    pub fn new(max: usize) -> Self {
+        LineSplitter {
+            pending: Vec::new(),
+            max: max.max(4),
+        }
+    }
+
+    /// Feeds `data`, calling `emit` for every line it completes.
+    pub fn push(&mut self, mut data: &[u8], emit: &mut impl FnMut(&[u8])) {
+        while let Some(newline) = data.iter().position(|&b| b == b'\n') {
+            self.extend(&data[..newline], emit);
+            emit(&self.pending);
+            self.pending.clear();
+            data = &data[newline + 1..];
+        }
+        self.extend(data, emit);
+    }
+
+    /// Ends the input: emits the unterminated last line, if any.
+    pub fn finish(&mut self, emit: &mut impl FnMut(&[u8])) {
+        if !self.pending.is_empty() {
+            emit(&self.pending);
+            self.pending.clear();
+        }
+    }
+
+    /// Adds part of a line; emits `max`-byte pieces while the line is known to be longer.
+    /// (Exactly `max` bytes wait: the next byte may be the newline ending it.)
+    fn extend(&mut self, part: &[u8], emit: &mut impl FnMut(&[u8])) {
+        self.pending.extend_from_slice(part);
+        let mut start = 0;
+        while self.pending.len() - start > self.max {
+            let cut = start + utf8_cut(&self.pending[start..], self.max);
+            emit(&self.pending[start..cut]);
+            start = cut;
+        }
+        self.pending.drain(..start);
+    }
+}
+
+/// Where to cut `bytes` (longer than `max`) so no UTF-8 character is split: `max`, moved back
+/// over at most 3 continuation bytes.
+fn utf8_cut(bytes: &[u8], max: usize) -> usize {
+    let is_continuation = |b: u8| b & 0b1100_0000 == 0b1000_0000;
+    (max.saturating_sub(3)..=max)
+        .rev()
+        .find(|&i| i > 0 && !is_continuation(bytes[i]))
+        .unwrap_or(max)
+}
+
+/// Reads `reader` to its end, appending each line (bounded in length) to `log`.
+///
+/// A read error ends the capture like end of input does (after a warning): the child's
+/// output is lost from then on, but the supervisor is not disturbed.
+pub async fn capture(
+    mut reader: impl AsyncRead + Unpin,
+    instance: String,
+    stream: Stream,
+    log: ServiceLog,
+) {
+    let mut splitter = LineSplitter::default();
+    let mut emit = |line: &[u8]| log.append(&instance, stream, line);
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => splitter.push(&buf[..n], &mut emit),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::warn!(%instance, "cannot read the {} pipe: {e}", stream.as_str());
+                break;
+            }
+        }
+    }
+    splitter.finish(&mut emit);
+}
+
+#[cfg(test)]
+#[path = "capture_tests.rs"]
+mod tests;
