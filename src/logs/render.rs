@@ -2,8 +2,11 @@
 //!
 //! One service with one instance in the output: the bare message. Otherwise every line is
 //! prefixed `instance-id | `, padded to the longest instance id seen so far. With colour (a
-//! TTY without NO_COLOR) each instance gets a stable colour and stderr lines a red `|`;
+//! TTY without NO_COLOR) each instance gets its own colour, in order of first appearance so
+//! that a handful of instances never share one, and stderr lines get a red `|`;
 //! `--timestamps` puts the RFC 3339 time first. stderr lines otherwise look like stdout lines.
+
+use std::collections::HashMap;
 
 use super::format::format_time;
 use super::{LogRecord, Stream};
@@ -23,6 +26,8 @@ pub struct Renderer {
     only_instance: Option<String>,
     /// Width of the instance column, in characters.
     width: usize,
+    /// Palette index of every instance seen, by first appearance.
+    colors: HashMap<String, usize>,
 }
 
 impl Renderer {
@@ -34,6 +39,7 @@ impl Renderer {
             prefixed: several_services,
             only_instance: None,
             width: 0,
+            colors: HashMap::new(),
         }
     }
 
@@ -43,6 +49,8 @@ impl Renderer {
     pub fn observe(&mut self, records: &[LogRecord]) {
         for record in records {
             self.width = self.width.max(record.instance.chars().count());
+            let next = self.colors.len();
+            self.colors.entry(record.instance.clone()).or_insert(next);
             match &self.only_instance {
                 None => self.only_instance = Some(record.instance.clone()),
                 Some(only) if *only != record.instance => self.prefixed = true,
@@ -60,7 +68,11 @@ impl Renderer {
         }
         if self.prefixed {
             let id = format!("{:<width$}", record.instance, width = self.width);
-            line.push_str(&paint(self.color, instance_color(&record.instance), &id));
+            line.push_str(&paint(
+                self.color,
+                self.instance_color(&record.instance),
+                &id,
+            ));
             let bar_color = if record.stream == Stream::Err {
                 "31"
             } else {
@@ -74,14 +86,13 @@ impl Renderer {
         line.push('\n');
         line
     }
-}
 
-/// A colour for `instance`, the same on every run (FNV-1a of the id).
-fn instance_color(instance: &str) -> &'static str {
-    let hash = instance.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    PALETTE[(hash % PALETTE.len() as u64) as usize]
+    /// The colour of `instance`: its place among the instances observed (the first colour
+    /// for one never observed).
+    fn instance_color(&self, instance: &str) -> &'static str {
+        let index = self.colors.get(instance).copied().unwrap_or(0);
+        PALETTE[index % PALETTE.len()]
+    }
 }
 
 #[cfg(test)]
@@ -154,10 +165,10 @@ mod tests {
         ];
         let coloured = render_all(Renderer::new(true, true, true), &records);
         assert!(coloured.contains("\x1b[31m|\x1b[0m"), "{coloured:?}");
-        assert!(coloured.contains(&format!("\x1b[{}mweb-1\x1b[0m", instance_color("web-1"))));
+        assert!(coloured.contains(&format!("\x1b[{}mweb-1\x1b[0m", PALETTE[0])));
+        assert!(coloured.contains(&format!("\x1b[{}mapi-1\x1b[0m", PALETTE[1])));
         assert!(coloured.contains("\x1b[2m1970-"));
         let plain = render_all(Renderer::new(false, true, true), &records);
         assert!(!plain.contains('\x1b'));
-        assert_eq!(instance_color("web-1"), instance_color("web-1"));
     }
 }
