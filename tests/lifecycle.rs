@@ -23,7 +23,7 @@ replicas = 2
 health_check = { interval = "200ms" }
 
 [services.worker]
-run = "echo worker says hi; exec python3 -c 'import time; time.sleep(3600)'"
+run = "echo worker says hi; exec python3 -m http.server $PORT --bind 127.0.0.1"
 health_check = { kind = "tcp" }
 "#;
 
