@@ -222,3 +222,6 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ManifestErrors> {
 pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
     load::load(path)
 }
+
+#[cfg(test)]
+mod tests;
