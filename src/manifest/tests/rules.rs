@@ -120,3 +120,24 @@ fn a_missing_file_has_no_position_and_says_what_to_do() {
         errors[0]
     );
 }
+
+#[test]
+fn no_input_makes_loading_panic() {
+    let template = include_str!("../../../templates/services.toml");
+    let path = std::env::temp_dir()
+        .join("servio-no-such-dir")
+        .join("services.toml");
+    let cut = |i: usize| template.is_char_boundary(i).then(|| &template[..i]);
+    for text in (0..template.len()).step_by(3).filter_map(cut) {
+        let _ = super::super::load::from_text(&path, text);
+    }
+    for text in [
+        "\u{feff}",
+        "\0",
+        "[services.\"\"]",
+        "services.a.port = 99999999999",
+        "a.b.c.d = [[[[1]]]]",
+    ] {
+        let _ = super::super::load::from_text(&path, text);
+    }
+}
