@@ -150,6 +150,8 @@ fn duplicate_ports(raw: &RawManifest, manifest: &Manifest, diag: &mut Diagnostic
             span,
         });
     }
+    // Report each clash at the value written later; defaults (no position) count as first.
+    claims.sort_by_key(|claim| claim.span.as_ref().map(|span| span.start));
     for (i, claim) in claims.iter().enumerate() {
         let Some(other) = claims[..i]
             .iter()
@@ -160,8 +162,13 @@ fn duplicate_ports(raw: &RawManifest, manifest: &Manifest, diag: &mut Diagnostic
         let message = if claim.end - claim.first == 1 && other.end - other.first == 1 {
             format!("port {} is already used by {}", claim.first, other.owner)
         } else {
+            let verb = if claim.end - claim.first == 1 {
+                "overlaps"
+            } else {
+                "overlap"
+            };
             format!(
-                "{} overlap {} of {}",
+                "{} {verb} {} of {}",
                 claim.describe(),
                 other.describe(),
                 other.owner

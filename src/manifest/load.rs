@@ -61,8 +61,13 @@ pub(super) fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
             "check that the file exists, is readable and is UTF-8 text",
         )
     })?;
-    let mut diag = Diagnostics::new(&path, &text);
-    let (root, syntax_errors) = DeTable::parse_recoverable(&text);
+    from_text(&path, &text)
+}
+
+/// Loads manifest `text` as if read from the absolute `path`.
+pub(super) fn from_text(path: &Path, text: &str) -> Result<Manifest, ManifestErrors> {
+    let mut diag = Diagnostics::new(path, text);
+    let (root, syntax_errors) = DeTable::parse_recoverable(text);
     if !syntax_errors.is_empty() {
         for error in syntax_errors {
             let span = error.span().unwrap_or(0..0);
@@ -78,7 +83,7 @@ pub(super) fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
         return Err(diag.into_errors());
     }
     let raw = sections(root.get_ref(), &mut diag);
-    let manifest = resolve::resolve(&raw, &path, &mut diag);
+    let manifest = resolve::resolve(&raw, path, &mut diag);
     checks::cross_check(&raw, &manifest, &mut diag);
     diag.finish()?;
     Ok(manifest)

@@ -3,9 +3,10 @@
 //!
 //! # Layout
 //!
-//! - `load`: finding the file, TOML syntax, one serde pass per section ([`raw`] structs).
+//! - `load`: finding the file, TOML syntax, one serde pass per section (`raw` structs).
 //! - `resolve`, `service`, `policy`: defaults and per-value checks → [`Manifest`].
-//! - `checks`: rules across values (dependencies, cycles, routes, port clashes).
+//! - `checks`: rules across values (dependencies, cycles, routes, port clashes);
+//!   `diagnostics`: byte offsets → line:col and the error collector.
 //! - `graph`: [`Manifest::start_order`]; `ports`: [`Manifest::check_ports`] at start time.
 //! - [`view`]: the resolved manifest as `servio config` prints it (environment redacted).
 
@@ -222,3 +223,6 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ManifestErrors> {
 pub fn load(path: &Path) -> Result<Manifest, ManifestErrors> {
     load::load(path)
 }
+
+#[cfg(test)]
+mod tests;
