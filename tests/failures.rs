@@ -20,20 +20,34 @@ restart = { policy = "always", max_restarts = 50, backoff = "50ms", max_backoff 
     );
     let run = project.run(&["up"]);
     assert_eq!(run.code, 1, "{run}");
-    assert!(run.stderr.contains("`broken` did not become healthy"), "{run}");
+    assert!(
+        run.stderr.contains("`broken` did not become healthy"),
+        "{run}"
+    );
     assert!(run.stderr.contains("exited with code 1"), "{run}");
-    assert!(run.stderr.contains("boom: missing configuration"), "log lines shown: {run}");
+    assert!(
+        run.stderr.contains("boom: missing configuration"),
+        "log lines shown: {run}"
+    );
 
     let looping = wait_until(DEADLINE, || {
         let instances = project.instances("broken");
-        let health = instances[0]["health"].as_str().unwrap_or_default().to_string();
-        (health == "crash-looping").then_some(instances).ok_or(health)
+        let health = instances[0]["health"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (health == "crash-looping")
+            .then_some(instances)
+            .ok_or(health)
     })
     .expect("status shows crash-looping");
     assert!(looping[0]["restarts"].as_u64().unwrap() >= 1);
     assert_eq!(looping[0]["last_exit"], "exited with code 1");
     let table = project.run(&["status"]);
-    assert!(table.stdout.contains("crash-looping (exited with code 1)"), "{table}");
+    assert!(
+        table.stdout.contains("crash-looping (exited with code 1)"),
+        "{table}"
+    );
     project.down_and_assert_clean();
 }
 
@@ -55,8 +69,15 @@ depends_on = ["sleepy"]
     let run = project.run(&["up", "--timeout", "2s"]);
     assert_eq!(run.code, 1, "{run}");
     assert!(began.elapsed() >= Duration::from_secs(2));
-    assert!(run.stderr.contains("`sleepy` did not become healthy: not healthy after 2s"), "{run}");
-    assert!(run.stderr.contains("`after` did not become healthy"), "{run}");
+    assert!(
+        run.stderr
+            .contains("`sleepy` did not become healthy: not healthy after 2s"),
+        "{run}"
+    );
+    assert!(
+        run.stderr.contains("`after` did not become healthy"),
+        "{run}"
+    );
     assert!(run.stderr.contains("waiting for its dependencies"), "{run}");
     // The dependent was never started.
     let after = project.instances("after");
@@ -81,10 +102,16 @@ stop = { timeout = "1s" }
     let run = project.run(&["down"]);
     assert_eq!(run.code, 0, "{run}");
     let took = began.elapsed();
-    assert!(took >= Duration::from_secs(1), "waited for the grace period: {took:?}");
+    assert!(
+        took >= Duration::from_secs(1),
+        "waited for the grace period: {took:?}"
+    );
     assert!(project.processes().is_empty(), "{:?}", project.processes());
     let logs = project.run(&["logs", "stubborn"]);
-    assert!(logs.stdout.contains("ignoring SIGTERM"), "the stop signal reached it: {logs}");
+    assert!(
+        logs.stdout.contains("ignoring SIGTERM"),
+        "the stop signal reached it: {logs}"
+    );
 }
 
 #[test]
@@ -103,13 +130,23 @@ health_check = { kind = "tcp", start_period = "0s" }
     project.up(&["one"]);
     let status = project.status_json();
     let daemon = status["daemon_pid"].as_u64().unwrap() as i32;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     wait_until(DEADLINE, || {
-        let alive = project.processes().iter().any(|(pid, _)| *pid as i32 == daemon);
+        let alive = project
+            .processes()
+            .iter()
+            .any(|(pid, _)| *pid as i32 == daemon);
         (!alive).then_some(()).ok_or(())
     })
     .expect("daemon gone");
-    assert!(!project.processes().is_empty(), "services outlive the daemon");
+    assert!(
+        !project.processes().is_empty(),
+        "services outlive the daemon"
+    );
     let run = project.run(&["down"]);
     assert_eq!(run.code, 0, "{run}");
     assert!(run.stdout.contains("stopped 1 leftover instance"), "{run}");
@@ -133,8 +170,18 @@ port = {port}
     ));
     let run = project.run(&["up"]);
     assert_eq!(run.code, 2, "{run}");
-    assert!(run.stderr.contains("services.toml:7:8: `services.web.port`"), "{run}");
-    assert!(run.stderr.contains(&format!("port {port} is already in use by pid {}", std::process::id())), "{run}");
+    assert!(
+        run.stderr
+            .contains("services.toml:7:8: `services.web.port`"),
+        "{run}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "port {port} is already in use by pid {}",
+            std::process::id()
+        )),
+        "{run}"
+    );
     assert!(project.processes().is_empty());
     drop(holder);
 }

@@ -24,7 +24,11 @@ fn agent() -> ureq::Agent {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A fixture server servio did not start, killed on drop.
@@ -75,7 +79,9 @@ restart = { backoff = "50ms" }
     let instances = view["instances"].as_array().unwrap().clone();
     assert_eq!(instances.len(), 2);
     for instance in &instances {
-        for field in ["id", "service", "version", "address", "port", "health", "pid", "since"] {
+        for field in [
+            "id", "service", "version", "address", "port", "health", "pid", "since",
+        ] {
             assert!(!instance[field].is_null(), "{field} in {instance}");
         }
         assert_eq!(instance["version"], "1.2.3");
@@ -91,23 +97,37 @@ restart = { backoff = "50ms" }
     let victim_id = instances[0]["id"].as_str().unwrap().to_string();
     let watch_url = format!("{admin}/v1/services/menu?healthy=true&index={index}&wait=30s");
     let watcher = std::thread::spawn(move || get_json(&watch_url));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(victim),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let (code, changed) = watcher.join().unwrap();
     assert_eq!(code, 200);
     assert!(changed["index"].as_u64().unwrap() > index);
-    let ids: Vec<&str> = changed["instances"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = changed["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
     assert!(!ids.contains(&victim_id.as_str()), "{changed}");
 
     // ... and is restarted and healthy again.
     let back = wait_until(DEADLINE, || {
         let (_, view) = get_json(&format!("{admin}/v1/services/menu?healthy=true"));
-        let instance = view["instances"].as_array().and_then(|list| list.iter().find(|i| i["id"] == victim_id.as_str()).cloned());
+        let instance = view["instances"]
+            .as_array()
+            .and_then(|list| list.iter().find(|i| i["id"] == victim_id.as_str()).cloned());
         instance.ok_or(view)
     })
     .expect("restarted instance healthy again");
     assert_ne!(back["pid"].as_u64().unwrap() as i32, victim);
     assert_eq!(back["restarts"], 1);
-    assert_eq!(back["port"], instances[0]["port"], "keeps its port across restarts");
+    assert_eq!(
+        back["port"], instances[0]["port"],
+        "keeps its port across restarts"
+    );
     project.down_and_assert_clean();
 }
 
@@ -131,23 +151,41 @@ restart = { backoff = "50ms" }
     std::fs::write(project.file("sick.flag"), "").unwrap();
     wait_until(DEADLINE, || {
         let (_, view) = get_json(&format!("{admin}/v1/services/flaky?healthy=true"));
-        view["instances"].as_array().is_some_and(|l| l.is_empty()).then_some(()).ok_or(view)
+        view["instances"]
+            .as_array()
+            .is_some_and(|l| l.is_empty())
+            .then_some(())
+            .ok_or(view)
     })
     .expect("unhealthy instance leaves the healthy view");
     assert_eq!(project.instances("flaky")[0]["health"], "unhealthy");
     let doomed = wait_until(DEADLINE, || {
         let instance = project.instances("doomed")[0].clone();
-        (instance["restarts"].as_u64() >= Some(1)).then_some(instance.clone()).ok_or(instance)
+        (instance["restarts"].as_u64() >= Some(1))
+            .then_some(instance.clone())
+            .ok_or(instance)
     })
     .expect("liveness failure restarts the instance");
-    assert!(doomed["last_exit"].as_str().unwrap().contains("health checks"), "{doomed}");
+    assert!(
+        doomed["last_exit"]
+            .as_str()
+            .unwrap()
+            .contains("health checks"),
+        "{doomed}"
+    );
     std::fs::remove_file(project.file("sick.flag")).unwrap();
     wait_until(DEADLINE, || {
         let (_, view) = get_json(&format!("{admin}/v1/services/flaky?healthy=true"));
-        (view["instances"].as_array().map(Vec::len) == Some(1)).then_some(()).ok_or(view)
+        (view["instances"].as_array().map(Vec::len) == Some(1))
+            .then_some(())
+            .ok_or(view)
     })
     .expect("recovered instance rejoins the healthy view");
-    assert_eq!(project.instances("flaky")[0]["restarts"], 0, "readiness alone never restarts");
+    assert_eq!(
+        project.instances("flaky")[0]["restarts"],
+        0,
+        "readiness alone never restarts"
+    );
     project.down_and_assert_clean();
 }
 
@@ -177,10 +215,17 @@ health_check = {{ interval = "100ms" }}
         .post(format!("{admin}/v1/services/legacy/instances"))
         .send_json(serde_json::json!({"port": port, "id": "legacy-extra"}))
         .unwrap();
-    assert_eq!(response.status(), 201, "{}", response.body_mut().read_to_string().unwrap());
+    assert_eq!(
+        response.status(),
+        201,
+        "{}",
+        response.body_mut().read_to_string().unwrap()
+    );
     wait_until(DEADLINE, || {
         let (_, view) = get_json(&format!("{admin}/v1/services/legacy?healthy=true"));
-        (view["instances"].as_array().map(Vec::len) == Some(2)).then_some(()).ok_or(view)
+        (view["instances"].as_array().map(Vec::len) == Some(2))
+            .then_some(())
+            .ok_or(view)
     })
     .expect("registered instance becomes healthy");
 
@@ -188,12 +233,20 @@ health_check = {{ interval = "100ms" }}
     drop(outside);
     wait_until(DEADLINE, || {
         let (_, view) = get_json(&format!("{admin}/v1/services/legacy?healthy=true"));
-        (view["instances"].as_array().map(Vec::len) == Some(1)).then_some(()).ok_or(view)
+        (view["instances"].as_array().map(Vec::len) == Some(1))
+            .then_some(())
+            .ok_or(view)
     })
     .expect("dead outside instance leaves the healthy view");
-    let deleted = agent().delete(format!("{admin}/v1/services/legacy/instances/legacy-extra")).call().unwrap();
+    let deleted = agent()
+        .delete(format!("{admin}/v1/services/legacy/instances/legacy-extra"))
+        .call()
+        .unwrap();
     assert_eq!(deleted.status(), 204);
-    let again = agent().delete(format!("{admin}/v1/services/legacy/instances/legacy-extra")).call().unwrap();
+    let again = agent()
+        .delete(format!("{admin}/v1/services/legacy/instances/legacy-extra"))
+        .call()
+        .unwrap();
     assert_eq!(again.status(), 404);
     let (_, view) = get_json(&format!("{admin}/v1/services/legacy"));
     assert_eq!(view["instances"].as_array().unwrap().len(), 1);
@@ -220,11 +273,17 @@ command = [{fixture}, "http"]
     );
     project.up(&[]);
     let admin = project.admin_url();
-    let response = agent().delete(format!("{admin}/v1/services/menu/instances/menu-1")).call().unwrap();
+    let response = agent()
+        .delete(format!("{admin}/v1/services/menu/instances/menu-1"))
+        .call()
+        .unwrap();
     assert_eq!(response.status(), 409);
     assert!(admin.starts_with("http://127.0.0.1:"), "{admin}");
     let (code, metrics) = http_get(&format!("{admin}/metrics"));
     assert_eq!(code, 200);
-    assert!(metrics.contains("servio_instances{service=\"menu\",health=\"healthy\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("servio_instances{service=\"menu\",health=\"healthy\"} 1"),
+        "{metrics}"
+    );
     project.down_and_assert_clean();
 }

@@ -71,8 +71,8 @@ struct ViewQuery {
     watch: Option<(u64, Duration)>,
 }
 
-fn parse_query(query: &HashMap<String, String>) -> Result<ViewQuery, Response> {
-    let bad = |message: String| error(StatusCode::BAD_REQUEST, "bad_query", message);
+fn parse_query(query: &HashMap<String, String>) -> Result<ViewQuery, Box<Response>> {
+    let bad = |message: String| Box::new(error(StatusCode::BAD_REQUEST, "bad_query", message));
     let filter = match query.get("healthy").map(String::as_str) {
         None | Some("false") => Filter::Live,
         Some("true") | Some("") => Filter::Healthy,
@@ -104,7 +104,7 @@ async fn list_services(
 ) -> Response {
     let query = match parse_query(&query) {
         Ok(q) => q,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if let Some((after, wait)) = query.watch {
         daemon.registry.wait_past(after, wait).await;
@@ -120,7 +120,7 @@ async fn read_service(
 ) -> Response {
     let query = match parse_query(&query) {
         Ok(q) => q,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if let Some((after, wait)) = query.watch {
         if daemon.registry.has_service(&name) {
@@ -148,7 +148,7 @@ async fn register_instance(
             return error(rejection.status(), "bad_request", rejection.body_text());
         }
     };
-    if !is_valid_service_name(&name) {
+    if !crate::manifest::is_valid_name(&name) {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_service_name",
@@ -229,15 +229,4 @@ async fn metrics(State(daemon): State<Arc<Daemon>>) -> Response {
         out,
     )
         .into_response()
-}
-
-// MERGE: replace with the manifest module's name rule once it lands.
-fn is_valid_service_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }

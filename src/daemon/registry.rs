@@ -2,8 +2,9 @@
 //! are. The supervisor and the health probers write it; the admin API, the control socket
 //! (status) and the gateway only read it. Every change bumps an index and wakes watchers.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
@@ -108,10 +109,22 @@ impl Filter {
     }
 }
 
+/// A healthy instance as the traffic path needs it: no strings to build per request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    pub id: Arc<str>,
+    pub addr: SocketAddr,
+}
+
+/// Healthy endpoints per service, rebuilt on every registry change and shared read-only:
+/// the gateway and metrics read it without taking the registry lock.
+pub type HealthyView = HashMap<String, Arc<[Endpoint]>>;
+
 #[derive(Debug)]
 pub struct Registry {
     inner: Mutex<Inner>,
     index: watch::Sender<u64>,
+    healthy: watch::Sender<Arc<HealthyView>>,
 }
 
 impl Default for Registry {
@@ -119,6 +132,7 @@ impl Default for Registry {
         Registry {
             inner: Mutex::default(),
             index: watch::Sender::new(1),
+            healthy: watch::Sender::new(Arc::default()),
         }
     }
 }
@@ -131,7 +145,21 @@ impl Registry {
     }
 
     fn bump(&self) {
+        let view = healthy_view(&self.lock());
+        self.healthy.send_if_modified(|current| {
+            let changed = **current != view;
+            if changed {
+                *current = Arc::new(view);
+            }
+            changed
+        });
         self.index.send_modify(|i| *i += 1);
+    }
+
+    /// The live healthy view: `borrow()` it per request; it changes the moment an instance
+    /// exits or fails readiness.
+    pub fn healthy_view(&self) -> watch::Receiver<Arc<HealthyView>> {
+        self.healthy.subscribe()
     }
 
     /// The current index: grows on every change.
@@ -244,6 +272,28 @@ impl Registry {
             .collect();
         (index, services)
     }
+}
+
+fn healthy_view(inner: &Inner) -> HealthyView {
+    inner
+        .services
+        .iter()
+        .map(|(name, service)| {
+            let endpoints: Vec<Endpoint> = service
+                .instances
+                .values()
+                .filter(|i| i.health == Health::Healthy)
+                .filter_map(|i| {
+                    let ip: IpAddr = i.address.parse().ok()?;
+                    Some(Endpoint {
+                        id: Arc::from(i.id.as_str()),
+                        addr: SocketAddr::new(ip, i.port),
+                    })
+                })
+                .collect();
+            (name.clone(), Arc::from(endpoints))
+        })
+        .collect()
 }
 
 fn view(name: &str, entry: &ServiceEntry, filter: Filter, index: u64) -> ServiceView {

@@ -322,9 +322,10 @@ fn free_port(claimed: &BTreeSet<u16>) -> u16 {
     0
 }
 
-/// How an instance of a service the manifest does not declare is probed: the defaults.
+/// How an instance of a service the manifest does not declare is probed: the defaults,
+/// without liveness restarts (servio cannot restart what it did not start).
 fn outside_service(name: &str, root: &std::path::Path) -> Service {
-    use crate::manifest::{HealthCheck, ProbeKind, RestartMode, RestartPolicy, StopPolicy};
+    use crate::manifest::{HealthCheck, RestartPolicy, StopPolicy};
     Service {
         name: name.to_string(),
         version: "0.0.0".to_string(),
@@ -334,25 +335,8 @@ fn outside_service(name: &str, root: &std::path::Path) -> Service {
         env: BTreeMap::new(),
         cwd: root.to_path_buf(),
         depends_on: Vec::new(),
-        health_check: HealthCheck {
-            kind: ProbeKind::Http,
-            path: "/health".to_string(),
-            interval: Duration::from_secs(2),
-            timeout: Duration::from_secs(1),
-            start_period: Duration::from_secs(30),
-            unhealthy_threshold: 3,
-            liveness_threshold: 0,
-        },
-        restart: RestartPolicy {
-            mode: RestartMode::Never,
-            max_restarts: 0,
-            within: Duration::from_secs(60),
-            backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(30),
-        },
-        stop: StopPolicy {
-            signal: nix::sys::signal::Signal::SIGTERM,
-            timeout: Duration::from_secs(10),
-        },
+        health_check: HealthCheck::default(),
+        restart: RestartPolicy::default(),
+        stop: StopPolicy::default(),
     }
 }
