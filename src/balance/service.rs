@@ -119,13 +119,13 @@ impl ServiceBalancer {
         Ok(Permit::new(Arc::clone(self)))
     }
 
-    /// Forgets the state of instances no longer among `live` (unless requests to them are
-    /// still in flight). Call it when the registry's view of the service changes.
+    /// Forgets the state of instances no longer among `live`. Call it when the registry's view
+    /// of the service changes. Attempts still in flight to a forgotten instance finish
+    /// normally; they just no longer show in snapshots.
     pub fn retain<E: Endpoint>(&self, live: &[E]) {
         let keep: HashSet<&str> = live.iter().map(Endpoint::id).collect();
         let mut instances = self.instances.write().unwrap_or_else(|p| p.into_inner());
-        instances
-            .retain(|id, slot| keep.contains(&**id) || slot.in_flight.load(Ordering::Acquire) > 0);
+        instances.retain(|id, _| keep.contains(&**id));
     }
 
     /// What `servio status` and /metrics show, read at `now`.
