@@ -142,3 +142,41 @@ fn the_control_socket_is_private() {
     assert!(!body.contains("PATH") && !body.contains("env"), "{body}");
     project.down_and_assert_clean();
 }
+
+#[test]
+fn ctrl_c_on_a_foreground_up_stops_the_stack() {
+    let project = Project::new(TWO_TIER);
+    let mut foreground = project
+        .servio(&["up", "--foreground", "api"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let healthy = common::wait_until(common::DEADLINE, || {
+        let run = project.run(&["status", "--json"]);
+        let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_default();
+        let all = status["services"].as_array().cloned().unwrap_or_default();
+        let ok = all.len() == 2
+            && all.iter().all(|s| {
+                s["instances"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|i| i["health"] == "healthy")
+            });
+        ok.then_some(()).ok_or(status)
+    });
+    assert!(healthy.is_ok(), "{healthy:?}");
+    assert!(project.processes().len() >= 4, "servio + db + 2 api");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(foreground.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let exited = common::wait_until(common::DEADLINE, || {
+        foreground.try_wait().unwrap().ok_or(())
+    });
+    assert!(exited.expect("foreground up exits on Ctrl-C").success());
+    assert!(project.processes().is_empty(), "{:?}", project.processes());
+    assert!(!project.file(".servio/control.sock").exists());
+}
