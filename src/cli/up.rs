@@ -139,7 +139,10 @@ fn wait_for_socket(
             return Ok(connection);
         }
         if let Some(child) = child.as_deref_mut() {
-            if let Ok(Some(status)) = child.try_wait() {
+            // Our daemon exiting is only a failure when no other daemon (a concurrent `up`
+            // that won the lock) is starting instead.
+            let lost_the_race = || matches!(crate::daemon::try_lock(paths), Ok(None));
+            if let Ok(Some(status)) = child.try_wait().map(|s| s.filter(|_| !lost_the_race())) {
                 return Err(CliError::failure(format!(
                     "the servio daemon {} before it was ready:\n{}",
                     crate::process::describe_exit(status),
