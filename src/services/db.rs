@@ -208,10 +208,11 @@ impl Where {
         self.conditions.push(condition.replacen('?', &slot, 1));
     }
 
-    /// `select` + conditions + keyset page on `id`: `... AND id > cursor ORDER BY id LIMIT n`.
-    pub fn page_sql(&mut self, select: &str, page: &super::params::Page) -> String {
+    /// `select` + conditions + keyset page on the unique column `key`:
+    /// `... AND key > cursor ORDER BY key LIMIT n`.
+    pub fn page_sql(&mut self, select: &str, key: &str, page: &super::params::Page) -> String {
         if let Some(after) = &page.after {
-            self.and("id > ?", after.clone());
+            self.and(&format!("{key} > ?"), after.clone());
         }
         self.args.push(page.fetch().into());
         let limit = self.args.len();
@@ -220,7 +221,7 @@ impl Where {
             sql.push_str(" WHERE ");
             sql.push_str(&self.conditions.join(" AND "));
         }
-        sql.push_str(&format!(" ORDER BY id LIMIT ?{limit}"));
+        sql.push_str(&format!(" ORDER BY {key} LIMIT ?{limit}"));
         sql
     }
 

@@ -130,7 +130,7 @@ pub fn list(conn: &Connection, filter: &Filter, page: &Page) -> Result<Vec<MenuI
         let json = serde_json::to_string(&filter.ids).unwrap_or_else(|_| "[]".into());
         query.and("id IN (SELECT value FROM json_each(?))", json);
     }
-    let sql = query.page_sql(&format!("SELECT {COLUMNS} FROM menu_items"), page);
+    let sql = query.page_sql(&format!("SELECT {COLUMNS} FROM menu_items"), "id", page);
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(query.args()), from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
