@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -112,6 +114,12 @@ impl Service {
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         nix::sys::signal::kill(pid, signal).expect("signal the service");
         eventually("the service to exit", || child.try_wait().ok().flatten())
+    }
+
+    /// Starts the service again (after a stop) on the same port and database.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "{} is still running", self.kind);
+        self.spawn();
     }
 
     /// SIGKILL, then start again on the same port and database.
