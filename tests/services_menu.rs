@@ -4,7 +4,9 @@
 mod services_support;
 
 use serde_json::{Value, json};
-use services_support::{Case, Service, check_cases, delete, expect_error, get, json, send};
+use services_support::{
+    Case, Service, check_cases, delete, eventually, expect_error, get, json, send,
+};
 
 fn create(menu: &Service, body: Value) -> Value {
     let (status, item) = json("POST", &menu.url("/menu-items"), &body);
@@ -299,4 +301,40 @@ fn sigterm_exits_cleanly() {
     let status = menu.stop_with(nix::sys::signal::Signal::SIGTERM);
     assert!(status.success(), "{status}: {}", menu.logs());
     assert!(menu.logs().contains("database closed"), "{}", menu.logs());
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut menu = Service::start_with("menu", dir.path(), &[("RUST_LOG", "debug")]);
+    // Hold the database's write lock so the next POST stays in flight.
+    let lock = rusqlite::Connection::open(&menu.db_path).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let url = menu.url("/menu-items");
+    let post = std::thread::spawn(move || {
+        json(
+            "POST",
+            &url,
+            &json!({"venueId": "v1", "name": "Late", "priceCents": 1}),
+        )
+    });
+    eventually("the POST to reach the service", || {
+        menu.logs()
+            .contains("request started method=POST path=/menu-items")
+            .then_some(())
+    });
+    menu.signal(nix::sys::signal::Signal::SIGTERM);
+    eventually("shutdown to begin", || {
+        menu.logs().contains("shutting down").then_some(())
+    });
+    eventually("new connections to be refused", || {
+        (get(&menu.url("/health")).0 == 0).then_some(())
+    });
+    lock.execute_batch("COMMIT").unwrap();
+    let (status, item) = post.join().unwrap();
+    assert_eq!(status, 201, "{item}");
+    assert!(menu.wait_exit().success(), "{}", menu.logs());
+    menu.start_again();
+    let path = format!("/menu-items/{}", item["id"].as_str().unwrap());
+    assert_eq!(get(&menu.url(&path)).1, item);
 }

@@ -108,6 +108,18 @@ impl Service {
         self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
     }
 
+    /// Sends `signal` without waiting.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.pid());
+        nix::sys::signal::kill(pid, signal).expect("signal the service");
+    }
+
+    /// Waits for the process to exit; returns its exit status.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("service is running");
+        eventually("the service to exit", || child.try_wait().ok().flatten())
+    }
+
     /// Sends `signal` and waits for the process to exit; returns its exit status.
     pub fn stop_with(&mut self, signal: nix::sys::signal::Signal) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("service is running");

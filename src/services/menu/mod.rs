@@ -92,3 +92,28 @@ async fn list(
     };
     Ok(Json(page.finish(rows, |item| &item.id)))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::services::common::call;
+
+    #[tokio::test]
+    async fn handlers_answer_without_a_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("menu.db"), MIGRATIONS).unwrap();
+        let app = app(db, Identity::local("menu-service"));
+        let body = json!({ "venueId": "v", "name": "Tea", "priceCents": 300 });
+        let (status, item) = call(&app, "POST", "/menu-items", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let path = format!("/menu-items/{}", item["id"].as_str().unwrap());
+        assert_eq!(call(&app, "GET", &path, None).await, (StatusCode::OK, item));
+        let (status, health) = call(&app, "GET", "/health", None).await;
+        assert_eq!(
+            (status, &health["service"]),
+            (StatusCode::OK, &json!("menu-service"))
+        );
+    }
+}
