@@ -338,3 +338,17 @@ fn sigterm_finishes_in_flight_requests() {
     let path = format!("/menu-items/{}", item["id"].as_str().unwrap());
     assert_eq!(get(&menu.url(&path)).1, item);
 }
+
+#[test]
+fn health_is_503_when_the_database_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let menu = Service::start("menu", dir.path());
+    let (status, health) = get(&menu.url("/health"));
+    assert_eq!(status, 200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["service"], "menu-service");
+    assert!(health["version"].is_string());
+    std::fs::remove_file(&menu.db_path).unwrap();
+    let (status, health) = get(&menu.url("/health"));
+    assert_eq!((status, &health["status"]), (503, &json!("unavailable")));
+}

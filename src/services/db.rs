@@ -106,9 +106,19 @@ impl Db {
         .await
     }
 
-    /// True when the database answers a query that touches the schema.
+    /// True when the database file is still in place and answers a query that touches the
+    /// schema. (A deleted file keeps working through open handles, but every write from then
+    /// on would be lost at the next restart: that is unusable.)
     pub async fn healthy(&self) -> bool {
-        self.read(|conn| {
+        let path = self.inner.path.clone();
+        self.read(move |conn| {
+            if !path.exists() {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the database file is gone",
+                ));
+            }
             conn.prepare_cached("SELECT count(*) FROM sqlite_master")?
                 .query_row([], |r| r.get::<_, i64>(0))?;
             Ok(())

@@ -10,6 +10,7 @@ mod deps;
 pub mod model;
 mod openapi;
 pub mod place;
+mod pricing;
 pub mod repair;
 pub mod store;
 

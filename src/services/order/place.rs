@@ -14,14 +14,15 @@
 //! the row becomes `aborted` (its idempotency key freed so the client can retry at once) and
 //! [`super::repair`] releases it, as it does after a grace period for a crash between steps.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use axum::http::StatusCode;
 use serde_json::json;
 
 use super::State;
-use super::deps::{Line, ReserveError};
-use super::model::{NewOrder, Order, Status, price};
+use super::deps::{MenuItem, ReserveError};
+use super::model::{NewOrder, Order, Status};
+use super::pricing::{reservation_lines, snapshot};
 use super::store;
 use crate::services::db::{is_unique_violation, now_rfc3339};
 use crate::services::http::ApiError;
@@ -139,78 +140,14 @@ async fn price_order(
     let mut ids: Vec<&str> = new.items.iter().map(|i| i.menu_item_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    let menu: HashMap<String, _> = state
+    let menu: HashMap<String, MenuItem> = state
         .deps
         .menu_items(&ids)
         .await?
         .into_iter()
         .map(|item| (item.id.clone(), item))
         .collect();
-    let problem = |code: &'static str, status: StatusCode, what: &str, bad: Vec<&str>| {
-        ApiError::new(status, code, format!("{what}: {}", bad.join(", ")))
-            .with_details(json!({ "items": bad }))
-    };
-    let unknown: Vec<&str> = ids
-        .iter()
-        .copied()
-        .filter(|id| !menu.contains_key(*id))
-        .collect();
-    if !unknown.is_empty() {
-        let what = "these menu items do not exist";
-        return Err(problem(
-            "unknown_menu_item",
-            StatusCode::UNPROCESSABLE_ENTITY,
-            what,
-            unknown,
-        ));
-    }
-    let foreign: Vec<&str> = ids
-        .iter()
-        .copied()
-        .filter(|id| menu[*id].venue_id != new.venue_id)
-        .collect();
-    if !foreign.is_empty() {
-        let what = format!("these menu items do not belong to venue {}", new.venue_id);
-        return Err(problem(
-            "menu_item_wrong_venue",
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &what,
-            foreign,
-        ));
-    }
-    let unavailable: Vec<&str> = ids
-        .iter()
-        .copied()
-        .filter(|id| !menu[*id].available)
-        .collect();
-    if !unavailable.is_empty() {
-        let what = "these menu items are not available";
-        return Err(problem(
-            "menu_item_unavailable",
-            StatusCode::CONFLICT,
-            what,
-            unavailable,
-        ));
-    }
-    let lines: Vec<(String, String, i64, i64)> = new
-        .items
-        .iter()
-        .map(|i| {
-            let item = &menu[&i.menu_item_id];
-            (
-                item.id.clone(),
-                item.name.clone(),
-                item.price_cents,
-                i.quantity,
-            )
-        })
-        .collect();
-    let (items, total_cents) = price(&lines).ok_or_else(|| {
-        ApiError::validation(
-            "items",
-            "add up to more than the largest representable total",
-        )
-    })?;
+    let (items, total_cents) = snapshot(new, &menu)?;
     let now = now_rfc3339();
     Ok(Order {
         id: uuid::Uuid::now_v7().to_string(),
@@ -222,21 +159,6 @@ async fn price_order(
         created_at: now.clone(),
         updated_at: now,
     })
-}
-
-/// One reservation line per distinct item.
-fn reservation_lines(new: &NewOrder) -> Vec<Line> {
-    let mut merged: BTreeMap<&str, i64> = BTreeMap::new();
-    for item in &new.items {
-        *merged.entry(&item.menu_item_id).or_default() += item.quantity;
-    }
-    merged
-        .into_iter()
-        .map(|(id, quantity)| Line {
-            menu_item_id: id.to_string(),
-            quantity,
-        })
-        .collect()
 }
 
 /// Releases whatever the order may hold, then forgets it. If the release fails the row
