@@ -112,7 +112,11 @@ impl ServiceClient {
             .map_err(|_| ClientError::Config("SERVIO_ADMIN_URL is not set".into()))?;
         Ok(ServiceClient {
             admin: admin.trim_end_matches('/').to_string(),
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: {
+                let mut connector = HttpConnector::new();
+                connector.set_nodelay(true);
+                Client::builder(TokioExecutor::new()).build(connector)
+            },
         })
     }
 
