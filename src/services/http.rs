@@ -208,7 +208,8 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
     }
 }
 
-/// The single `{id}`-like parameter of a route, length-checked (too long → 404: no such id).
+/// The single `{id}`-like parameter of a route; a segment that is not valid UTF-8 after
+/// percent-decoding is `400 invalid_path`.
 pub struct PathId(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for PathId {

@@ -29,6 +29,7 @@ pub mod validate;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio_util::sync::CancellationToken;
 
 use self::common::Identity;
@@ -75,9 +76,15 @@ pub async fn serve(kind: Kind) -> anyhow::Result<()> {
             order::app(state, identity)
         }
     };
+    // Small request/response exchanges: no Nagle delay between a request's writes.
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        .with_context(|| format!("cannot listen on {}", settings.listen))?
+        .tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
     tracing::info!(
         service = %settings.service,
         listen = %settings.listen,

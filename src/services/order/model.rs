@@ -143,9 +143,21 @@ impl NewOrder {
                 format!("may have at most {MAX_LINES} lines"),
             ));
         }
+        let mut per_item: std::collections::HashMap<&str, i64> = Default::default();
         for item in &self.items {
             validate::id("items[].menuItemId", &item.menu_item_id)?;
             validate::range("items[].quantity", item.quantity, 1, MAX_LINE_QUANTITY)?;
+            let total = per_item.entry(&item.menu_item_id).or_default();
+            *total += item.quantity;
+            if *total > MAX_LINE_QUANTITY {
+                return Err(ApiError::validation(
+                    "items[].quantity",
+                    format!(
+                        "adds up to more than {MAX_LINE_QUANTITY} of menu item {}",
+                        item.menu_item_id
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -245,6 +257,27 @@ mod tests {
         assert_eq!(total, 975);
         assert_eq!(lines[1].line_total_cents, 375);
         assert!(price(&[("a".into(), "x".into(), i64::MAX, 2)]).is_none());
+    }
+
+    #[test]
+    fn repeated_items_are_bounded_in_total() {
+        let order = |q: i64| NewOrder {
+            venue_id: "v".into(),
+            items: vec![
+                ItemRequest {
+                    menu_item_id: "a".into(),
+                    quantity: MAX_LINE_QUANTITY,
+                },
+                ItemRequest {
+                    menu_item_id: "a".into(),
+                    quantity: q,
+                },
+            ],
+        };
+        assert!(order(1).validate().is_err());
+        let mut fine = order(1);
+        fine.items[0].quantity = MAX_LINE_QUANTITY - 1;
+        assert!(fine.validate().is_ok());
     }
 
     #[test]
