@@ -352,3 +352,18 @@ fn health_is_503_when_the_database_is_gone() {
     let (status, health) = get(&menu.url("/health"));
     assert_eq!((status, &health["status"]), (503, &json!("unavailable")));
 }
+
+#[test]
+fn missing_or_bad_port_is_a_clear_error() {
+    for (port, wanted) in [(None, "PORT is not set"), (Some("http"), "PORT must be")] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_servio"));
+        command.args(["serve", "menu"]).env_remove("PORT");
+        if let Some(port) = port {
+            command.env("PORT", port);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(wanted), "{stderr}");
+    }
+}
