@@ -487,3 +487,21 @@ fn bad_input_table() {
     assert_eq!(stack.stock(&tea), 9);
     assert_eq!(get(&stack.order.url(&path)).1["status"], "pending");
 }
+
+#[test]
+fn cancel_while_inventory_is_down_releases_stock_once_it_is_back() {
+    let mut stack = Stack::start_with(&[("SERVIO_ORDER_REPAIR_GRACE", "1s")]);
+    let tea = stack.item("v1", "Tea", 300, 10);
+    let (_, order) = stack.place("v1", &[(&tea, 4)], None);
+    stack.inventory.stop_with(nix::sys::signal::Signal::SIGKILL);
+    let (status, body) = stack.set_status(order["id"].as_str().unwrap(), "cancelled");
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("cancelled")),
+        "{body}"
+    );
+    stack.inventory.start_again();
+    eventually("repair to give the stock back", || {
+        (stack.stock(&tea) == 10).then_some(())
+    });
+}

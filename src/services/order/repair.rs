@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::State;
 use super::store;
 use crate::services::db::now_ms;
+use crate::services::http::ApiError;
 
 /// How long an order may stay `placing` before repair rolls it back.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
@@ -37,8 +38,9 @@ pub async fn run(state: State, stop: CancellationToken) {
     }
 }
 
-/// One repair pass; returns how many orders it fixed.
-pub async fn pass(state: &State) -> Result<usize, crate::services::http::ApiError> {
+/// One repair pass; returns how many orders it fixed. An order that cannot be fixed yet is
+/// logged and left for the next pass without holding up the others.
+pub async fn pass(state: &State) -> Result<usize, ApiError> {
     let grace_ms = i64::try_from(state.grace.as_millis()).unwrap_or(i64::MAX);
     let cutoff = now_ms().saturating_sub(grace_ms);
     let stuck = state
@@ -51,24 +53,42 @@ pub async fn pass(state: &State) -> Result<usize, crate::services::http::ApiErro
         .await?;
     let mut fixed = 0;
     for id in stuck {
-        state.deps.release(&id).await?;
-        let owned = id.clone();
-        state
-            .db
-            .write(move |tx| Ok(store::discard_placing(tx, &owned)?))
-            .await?;
-        tracing::info!(order = %id, "rolled back a placement that did not finish");
-        fixed += 1;
+        match roll_back(state, &id).await {
+            Ok(()) => {
+                tracing::info!(order = %id, "rolled back a placement that did not finish");
+                fixed += 1;
+            }
+            Err(error) => tracing::warn!(order = %id, %error, "cannot roll back yet"),
+        }
     }
     for id in cancelled {
-        state.deps.release(&id).await?;
-        let owned = id.clone();
-        state
-            .db
-            .write(move |tx| Ok(store::mark_released(tx, &owned)?))
-            .await?;
-        tracing::info!(order = %id, "released the stock of a cancelled order");
-        fixed += 1;
+        match give_back(state, &id).await {
+            Ok(()) => {
+                tracing::info!(order = %id, "released the stock of a cancelled order");
+                fixed += 1;
+            }
+            Err(error) => tracing::warn!(order = %id, %error, "cannot release stock yet"),
+        }
     }
     Ok(fixed)
+}
+
+/// Releases an unfinished placement's reservation, then deletes it.
+async fn roll_back(state: &State, id: &str) -> Result<(), ApiError> {
+    state.deps.release(id).await?;
+    let owned = id.to_string();
+    state
+        .db
+        .write(move |tx| Ok(store::discard_placing(tx, &owned)?))
+        .await
+}
+
+/// Releases a cancelled order's stock, then records it.
+async fn give_back(state: &State, id: &str) -> Result<(), ApiError> {
+    state.deps.release(id).await?;
+    let owned = id.to_string();
+    state
+        .db
+        .write(move |tx| Ok(store::mark_released(tx, &owned)?))
+        .await
 }
