@@ -1,97 +1,12 @@
-//! order-service through the real binaries: menu, inventory and order processes, found
-//! through a registry, placing, idempotency, compensation, cancel, repair and durability.
+//! order-service through the real binaries (menu, inventory and order processes found
+//! through a registry): placing, menu checks, idempotency, the status machine and the
+//! bad-input table. Failure and recovery paths are in `services_order_recovery.rs`.
 
 mod services_support;
 
 use serde_json::{Value, json};
-use services_support::registry::Registry;
-use services_support::{Case, Service, check_cases, eventually, get, json, send};
-
-/// A registry, menu, inventory and order service, each in the same temp folder.
-struct Stack {
-    _dir: tempfile::TempDir,
-    _registry: Registry,
-    menu: Service,
-    inventory: Service,
-    order: Service,
-}
-
-impl Stack {
-    fn start() -> Stack {
-        Stack::start_with(&[])
-    }
-
-    fn start_with(order_env: &[(&str, &str)]) -> Stack {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::start();
-        let menu = Service::start("menu", dir.path());
-        let inventory = Service::start("inventory", dir.path());
-        registry.add("menu-service", menu.port);
-        registry.add("inventory-service", inventory.port);
-        let mut env = vec![("SERVIO_ADMIN_URL", registry.url.as_str())];
-        env.extend_from_slice(order_env);
-        let order = Service::start_with("order", dir.path(), &env);
-        Stack {
-            _dir: dir,
-            _registry: registry,
-            menu,
-            inventory,
-            order,
-        }
-    }
-
-    /// A menu item of `venue` priced `cents` with `stock` units in inventory; its id.
-    fn item(&self, venue: &str, name: &str, cents: i64, stock: i64) -> String {
-        let (status, item) = json(
-            "POST",
-            &self.menu.url("/menu-items"),
-            &json!({ "venueId": venue, "name": name, "priceCents": cents }),
-        );
-        assert_eq!(status, 201, "{item}");
-        let id = item["id"].as_str().unwrap().to_string();
-        let (status, body) = json(
-            "PUT",
-            &self.inventory.url(&format!("/inventory/{id}")),
-            &json!({ "quantity": stock }),
-        );
-        assert_eq!(status, 200, "{body}");
-        id
-    }
-
-    fn stock(&self, id: &str) -> i64 {
-        get(&self.inventory.url(&format!("/inventory/{id}"))).1["quantity"]
-            .as_i64()
-            .unwrap()
-    }
-
-    fn place(&self, venue: &str, items: &[(&str, i64)], key: Option<&str>) -> (u16, Value) {
-        let items: Vec<Value> = items
-            .iter()
-            .map(|(id, q)| json!({ "menuItemId": id, "quantity": q }))
-            .collect();
-        let body = json!({ "venueId": venue, "items": items }).to_string();
-        let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
-        send(
-            "POST",
-            &self.order.url("/orders"),
-            Some(body.as_bytes()),
-            &headers,
-        )
-    }
-
-    fn orders(&self, venue: &str) -> Vec<Value> {
-        let (_, page) = get(&self.order.url(&format!("/orders?venueId={venue}")));
-        page["items"].as_array().cloned().unwrap_or_default()
-    }
-
-    fn set_status(&self, id: &str, status: &str) -> (u16, Value) {
-        json(
-            "PATCH",
-            &self.order.url(&format!("/orders/{id}")),
-            &json!({ "status": status }),
-        )
-    }
-}
+use services_support::stack::Stack;
+use services_support::{Case, check_cases, get, json, send};
 
 #[test]
 fn placing_an_order_takes_stock_and_snapshots_prices() {
@@ -210,53 +125,6 @@ fn same_idempotency_key_places_one_order() {
 }
 
 #[test]
-fn unavailable_dependency_is_503_and_leaves_nothing() {
-    let mut stack = Stack::start_with(&[("SERVIO_ORDER_REPAIR_GRACE", "1s")]);
-    let tea = stack.item("v1", "Tea", 300, 10);
-    stack.inventory.stop_with(nix::sys::signal::Signal::SIGKILL);
-    let (status, body) = stack.place("v1", &[(&tea, 1)], Some("k"));
-    assert_eq!(
-        (status, &body["error"]["code"]),
-        (503, &json!("dependency_unavailable"))
-    );
-    assert_eq!(body["error"]["details"]["service"], "inventory-service");
-    assert!(stack.orders("v1").is_empty());
-    // Compensation could not reach inventory: the attempt is kept as an outbox row.
-    let db = rusqlite::Connection::open(&stack.order.db_path).unwrap();
-    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-    let aborted: i64 = db
-        .query_row(
-            "SELECT count(*) FROM orders WHERE status = 'aborted' AND idempotency_key IS NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(aborted, 1);
-
-    stack.inventory.start_again();
-    assert_eq!(stack.stock(&tea), 10);
-    // Repair releases and drops it once inventory is back.
-    eventually("repair to drop the aborted placement", || {
-        let n: i64 = db
-            .query_row("SELECT count(*) FROM orders", [], |r| r.get(0))
-            .unwrap();
-        (n == 0).then_some(())
-    });
-    // The retry with the same key goes through once inventory is back.
-    let (status, order) = stack.place("v1", &[(&tea, 1)], Some("k"));
-    assert_eq!(status, 201, "{order}");
-    assert_eq!(stack.stock(&tea), 9);
-
-    stack.menu.stop_with(nix::sys::signal::Signal::SIGKILL);
-    let (status, body) = stack.place("v1", &[(&tea, 1)], None);
-    assert_eq!(
-        (status, &body["error"]["details"]["service"]),
-        (503, &json!("menu-service"))
-    );
-    assert_eq!(stack.stock(&tea), 9);
-}
-
-#[test]
 fn status_moves_along_the_machine_and_cancel_releases_stock() {
     let stack = Stack::start();
     let tea = stack.item("v1", "Tea", 300, 10);
@@ -287,59 +155,6 @@ fn status_moves_along_the_machine_and_cancel_releases_stock() {
     assert_eq!(stack.set_status(done, "cancelled").0, 409);
     let (_, page) = get(&stack.order.url("/orders?status=completed"));
     assert_eq!(page["items"][0]["id"], done);
-}
-
-#[test]
-fn repair_releases_reservations_of_orders_stuck_while_placing() {
-    let stack = Stack::start_with(&[("SERVIO_ORDER_REPAIR_GRACE", "1s")]);
-    let tea = stack.item("v1", "Tea", 300, 10);
-    // A crash between "reserved" and "pending": the outbox row and the held stock.
-    let (status, _) = json(
-        "POST",
-        &stack.inventory.url("/inventory/reservations"),
-        &json!({ "orderId": "crashed", "items": [{ "menuItemId": tea, "quantity": 3 }] }),
-    );
-    assert_eq!(status, 201);
-    let db = rusqlite::Connection::open(&stack.order.db_path).unwrap();
-    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-    db.execute(
-        "INSERT INTO orders (id, venue_id, status, total_cents, fingerprint, placing_since_ms,
-                             created_at, updated_at)
-         VALUES ('crashed', 'v1', 'placing', 900, '{}', 0, 'then', 'then')",
-        [],
-    )
-    .unwrap();
-    assert_eq!(stack.stock(&tea), 7);
-    eventually("repair to release the stuck reservation", || {
-        (stack.stock(&tea) == 10).then_some(())
-    });
-    eventually("repair to drop the stuck order", || {
-        let n: i64 = db
-            .query_row("SELECT count(*) FROM orders", [], |r| r.get(0))
-            .unwrap();
-        (n == 0).then_some(())
-    });
-    assert_eq!(get(&stack.order.url("/orders/crashed")).0, 404);
-}
-
-#[test]
-fn acknowledged_order_survives_sigkill() {
-    let mut stack = Stack::start();
-    let tea = stack.item("v1", "Tea", 300, 10);
-    let (status, order) = stack.place("v1", &[(&tea, 1)], Some("durable"));
-    assert_eq!(status, 201);
-    stack.order.kill_and_restart();
-    let id = order["id"].as_str().unwrap();
-    assert_eq!(
-        get(&stack.order.url(&format!("/orders/{id}"))),
-        (200, order.clone())
-    );
-    // The key is remembered too.
-    assert_eq!(
-        stack.place("v1", &[(&tea, 1)], Some("durable")),
-        (201, order)
-    );
-    assert_eq!(stack.stock(&tea), 9);
 }
 
 #[test]
@@ -486,22 +301,4 @@ fn bad_input_table() {
     );
     assert_eq!(stack.stock(&tea), 9);
     assert_eq!(get(&stack.order.url(&path)).1["status"], "pending");
-}
-
-#[test]
-fn cancel_while_inventory_is_down_releases_stock_once_it_is_back() {
-    let mut stack = Stack::start_with(&[("SERVIO_ORDER_REPAIR_GRACE", "1s")]);
-    let tea = stack.item("v1", "Tea", 300, 10);
-    let (_, order) = stack.place("v1", &[(&tea, 4)], None);
-    stack.inventory.stop_with(nix::sys::signal::Signal::SIGKILL);
-    let (status, body) = stack.set_status(order["id"].as_str().unwrap(), "cancelled");
-    assert_eq!(
-        (status, &body["status"]),
-        (200, &json!("cancelled")),
-        "{body}"
-    );
-    stack.inventory.start_again();
-    eventually("repair to give the stock back", || {
-        (stack.stock(&tea) == 10).then_some(())
-    });
 }
