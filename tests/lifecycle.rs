@@ -180,3 +180,36 @@ fn ctrl_c_on_a_foreground_up_stops_the_stack() {
     assert!(project.processes().is_empty(), "{:?}", project.processes());
     assert!(!project.file(".servio/control.sock").exists());
 }
+
+#[test]
+fn up_again_restarts_a_service_whose_instances_ended() {
+    let project = Project::new(
+        r#"
+[admin]
+port = 0
+[services.once]
+command = [{fixture}, "http"]
+restart = { policy = "never" }
+"#,
+    );
+    project.up(&[]);
+    let first = project.instances("once")[0]["pid"].as_u64().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let exited = common::wait_until(common::DEADLINE, || {
+        let instance = project.instances("once")[0].clone();
+        (instance["health"] == "exited")
+            .then_some(instance.clone())
+            .ok_or(instance)
+    })
+    .expect("policy never leaves it exited");
+    assert_eq!(exited["last_exit"], "killed by SIGKILL");
+    project.up(&[]);
+    let again = project.instances("once")[0].clone();
+    assert_eq!(again["health"], "healthy");
+    assert_ne!(again["pid"].as_u64().unwrap(), first);
+    project.down_and_assert_clean();
+}

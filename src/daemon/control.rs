@@ -90,7 +90,7 @@ async fn handle_connection(stream: UnixStream, daemon: Arc<Daemon>) {
 /// The response, and whether the daemon exits after sending it.
 async fn answer(daemon: &Daemon, request: Request) -> (Response, bool) {
     match request {
-        Request::Up { services } => match daemon.supervisor.up(&services) {
+        Request::Up { services } => match daemon.supervisor.up(&services).await {
             Ok(services) => (Response::Starting { services }, false),
             Err(message) => (
                 Response::Error {

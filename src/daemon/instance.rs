@@ -29,6 +29,15 @@ pub struct Shared {
     pub admin_url: String,
 }
 
+/// The port an instance listens on, and whether the user chose it.
+#[derive(Debug, Clone, Copy)]
+pub struct Port {
+    pub number: u16,
+    /// A configured port that is taken is an error naming the holder; a port servio picked
+    /// itself is simply picked again.
+    pub configured: bool,
+}
+
 /// A request to an instance actor.
 #[derive(Debug)]
 pub enum Control {
@@ -52,7 +61,7 @@ impl InstanceHandle {
         shared: Arc<Shared>,
         service: Arc<Service>,
         id: String,
-        port: u16,
+        port: Port,
         log: ServiceLog,
     ) -> Self {
         let (control, inbox) = mpsc::channel(4);
@@ -86,7 +95,7 @@ struct Actor {
     shared: Arc<Shared>,
     service: Arc<Service>,
     id: String,
-    port: u16,
+    port: Port,
     log: ServiceLog,
     inbox: mpsc::Receiver<Control>,
 }
@@ -104,11 +113,21 @@ impl Actor {
     async fn run(mut self) {
         let mut history = History::default();
         loop {
-            if process::ports::port_in_use(self.port) {
-                let holder = process::ports::port_holder(self.port)
+            if process::ports::port_in_use(self.port.number) {
+                if !self.port.configured {
+                    let taken = self.port.number;
+                    self.port.number = process::ports::pick_free_port(&|p| p == taken);
+                    tracing::info!(instance = %self.id, taken, port = self.port.number,
+                        "the port servio picked was taken; picked another");
+                    continue;
+                }
+                let holder = process::ports::port_holder(self.port.number)
                     .map(|h| format!(" by {h}"))
                     .unwrap_or_else(|| " by another process".to_string());
-                self.fail(format!("port {} is already in use{holder}", self.port));
+                self.fail(format!(
+                    "port {} is already in use{holder}",
+                    self.port.number
+                ));
                 return self.idle_until_stopped().await;
             }
             let child = match self.spawn() {
@@ -184,7 +203,7 @@ impl Actor {
             .args(args)
             .current_dir(&self.service.cwd)
             .envs(&self.service.env)
-            .env("PORT", self.port.to_string())
+            .env("PORT", self.port.number.to_string())
             .env("SERVIO_SERVICE", &self.service.name)
             .env("SERVIO_INSTANCE", &self.id)
             .env("SERVIO_VERSION", &self.service.version)
@@ -205,7 +224,7 @@ impl Actor {
             pid,
             pgid: pid,
             start_time,
-            port: self.port,
+            port: self.port.number,
             stop_signal: self.service.stop.signal.as_str().to_string(),
             stop_timeout_ms: self.service.stop.timeout.as_millis() as u64,
         });
@@ -226,7 +245,7 @@ impl Actor {
             ));
         }
         let now = SystemTime::now();
-        let port = self.port;
+        let port = self.port.number;
         self.shared
             .registry
             .update(&self.service.name, &self.id, |e| {
@@ -251,7 +270,7 @@ impl Actor {
                 service: self.service.name.clone(),
                 instance: self.id.clone(),
                 address: "127.0.0.1".to_string(),
-                port: self.port,
+                port: self.port.number,
                 check: self.service.health_check.clone(),
             },
             probes.clone(),

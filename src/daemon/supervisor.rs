@@ -10,12 +10,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::health::{ProbeTarget, run_prober};
-use super::instance::{InstanceHandle, Shared};
+use super::instance::{InstanceHandle, Port, Shared};
 use super::registry::{Filter, InstanceEntry};
 use crate::logs::ServiceLog;
 use crate::manifest::{self, Launch, Manifest, Service};
 use crate::paths::StatePaths;
-use crate::process::ports::port_in_use;
+use crate::process::ports::{pick_free_port, port_in_use};
 use crate::protocol::{Health, RegisterInstance};
 
 /// One service the supervisor has taken on.
@@ -63,14 +63,21 @@ impl Supervisor {
     }
 
     /// Re-reads the manifest and starts `wanted` (all when empty) with their dependencies.
-    /// Services already started are left as they are. Returns the start order.
-    pub fn up(self: &Arc<Self>, wanted: &[String]) -> Result<Vec<String>, String> {
+    /// Services already running are left as they are; services whose instances have all
+    /// ended (exited, failed, stopped) start again, as `docker compose up` restarts stopped
+    /// containers. Returns the start order.
+    pub async fn up(self: &Arc<Self>, wanted: &[String]) -> Result<Vec<String>, String> {
         let manifest = manifest::load(&self.manifest_path).map_err(|e| e.to_string())?;
         let order = manifest.start_order(wanted)?;
         let manifest = Arc::new(manifest);
         *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) = manifest.clone();
         for name in &order {
             let service = Arc::new(manifest.services[name].clone());
+            if let Some(ended) = self.take_if_ended(name) {
+                for handle in ended.instances {
+                    handle.stop(Duration::ZERO).await;
+                }
+            }
             let mut services = self.services.lock().unwrap_or_else(|e| e.into_inner());
             if services.contains_key(name) {
                 continue;
@@ -104,6 +111,25 @@ impl Supervisor {
         Ok(order)
     }
 
+    /// Removes and returns a managed service whose instances have all ended.
+    fn take_if_ended(&self, name: &str) -> Option<ServiceRun> {
+        let mut services = self.services.lock().unwrap_or_else(|e| e.into_inner());
+        let run = services.get(name)?;
+        let view = self.shared.registry.service(name, Filter::All)?;
+        let ended = !run.instances.is_empty()
+            && view.instances.iter().all(|i| {
+                i.managed && matches!(i.health, Health::Exited | Health::Failed | Health::Stopped)
+            });
+        if !ended {
+            return None;
+        }
+        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        for instance in &view.instances {
+            claimed.remove(&instance.port);
+        }
+        services.remove(name)
+    }
+
     /// Waits until every dependency is healthy, then spawns the service's instances.
     async fn start_when_ready(self: Arc<Self>, service: Arc<Service>) {
         let registry = &self.shared.registry;
@@ -135,8 +161,14 @@ impl Supervisor {
         let handles: Vec<Arc<InstanceHandle>> = ports
             .into_iter()
             .enumerate()
-            .map(|(i, port)| {
+            .map(|(i, number)| {
                 let id = format!("{}-{}", service.name, i + 1);
+                // Only the configured port is the user's; servio chose every other one and
+                // may choose again if something takes it before the spawn.
+                let port = Port {
+                    number,
+                    configured: i == 0 && service.port.is_some(),
+                };
                 Arc::new(InstanceHandle::spawn(
                     self.shared.clone(),
                     service.clone(),
@@ -171,7 +203,7 @@ impl Supervisor {
                 Some(previous) => (previous.saturating_add(1)..=u16::MAX)
                     .find(|p| !claimed.contains(p) && !reserved.contains(p) && !port_in_use(*p))
                     .unwrap_or(previous),
-                None => free_port(&claimed),
+                None => pick_free_port(&|p| claimed.contains(&p)),
             };
             if service.port.is_some() {
                 next = Some(port);
@@ -306,20 +338,6 @@ impl Supervisor {
 pub enum DeregisterError {
     NotFound,
     Managed,
-}
-
-/// A port the kernel says is free and this daemon has not handed out.
-fn free_port(claimed: &BTreeSet<u16>) -> u16 {
-    for _ in 0..32 {
-        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", 0)) {
-            if let Ok(addr) = listener.local_addr() {
-                if !claimed.contains(&addr.port()) {
-                    return addr.port();
-                }
-            }
-        }
-    }
-    0
 }
 
 /// How an instance of a service the manifest does not declare is probed: the defaults,

@@ -6,6 +6,22 @@ pub fn port_in_use(port: u16) -> bool {
         || std::net::TcpListener::bind(("0.0.0.0", port)).is_err()
 }
 
+/// A port the kernel says is free on 127.0.0.1 and `taken` does not exclude; 0 when none
+/// was found in a few tries.
+pub fn pick_free_port(taken: &dyn Fn(u16) -> bool) -> u16 {
+    for _ in 0..32 {
+        let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", 0)) else {
+            continue;
+        };
+        if let Ok(addr) = listener.local_addr() {
+            if !taken(addr.port()) {
+                return addr.port();
+            }
+        }
+    }
+    0
+}
+
 /// The process listening on `port`, as "pid 1234 (python3)", when /proc tells.
 /// Sockets of other users' processes are invisible without privileges: then `None`.
 pub fn port_holder(port: u16) -> Option<String> {

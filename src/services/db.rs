@@ -1,0 +1,308 @@
+//! Each service's own SQLite database: opening, pragmas, migrations and a small connection
+//! pool whose calls run off the async executor.
+//!
+//! Shape: one writer connection behind a mutex plus [`READERS`] reader connections. WAL mode
+//! lets the readers run while the writer commits. Every write is a `BEGIN IMMEDIATE`
+//! transaction, so the write lock is taken up front and two replicas sharing one file never
+//! interleave read-modify-write cycles (no lost updates); a replica that finds the lock held
+//! waits up to [`BUSY_TIMEOUT`] (SQLite's busy handler) before the call fails with a 503.
+//! Every blocking SQLite call runs inside `spawn_blocking`; statements use `prepare_cached`.
+//!
+//! Durability: `journal_mode=WAL` with `synchronous=NORMAL`. A commit is written into the
+//! WAL file with `write(2)` before SQLite returns, so once a handler answers 2xx the data is
+//! in the kernel's page cache and survives SIGKILL (or any crash) of the *process*. Only the
+//! fsync is deferred to checkpoints, so an OS crash or power loss may lose the last few
+//! commits: the trade we take for throughput on a local control plane (`FULL` would fsync on
+//! every commit).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use super::http::ApiError;
+
+/// Reader connections per process.
+pub const READERS: usize = 3;
+/// How long a write waits for another replica's transaction before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A cheap-to-clone handle on the service's database.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and applies `migrations`: entry `i`
+    /// moves the schema from `user_version` i to i+1. Blocking: call it before serving.
+    pub fn open(path: &Path, migrations: &[&str]) -> anyhow::Result<Db> {
+        use anyhow::Context;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+        }
+        let mut writer = connect(path, false)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        anyhow::ensure!(
+            mode.eq_ignore_ascii_case("wal"),
+            "{} cannot use WAL mode (got {mode}); is it on a network file system?",
+            path.display()
+        );
+        migrate(&mut writer, migrations)
+            .with_context(|| format!("cannot migrate the database {}", path.display()))?;
+        let readers = (0..READERS)
+            .map(|_| connect(path, true).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Db {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers,
+                next: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on a reader connection, off the executor.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        blocking(move || f(&inner.reader())).await
+    }
+
+    /// Runs `f` inside one `BEGIN IMMEDIATE` transaction on the writer, off the executor.
+    /// Commits when `f` returns `Ok`, rolls back otherwise.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, ApiError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        blocking(move || {
+            let mut conn = lock(&inner.writer);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// True when the database file is still in place and answers a query that touches the
+    /// schema. (A deleted file keeps working through open handles, but every write from then
+    /// on would be lost at the next restart: that is unusable.)
+    pub async fn healthy(&self) -> bool {
+        let path = self.inner.path.clone();
+        self.read(move |conn| {
+            if !path.exists() {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the database file is gone",
+                ));
+            }
+            conn.prepare_cached("SELECT count(*) FROM sqlite_master")?
+                .query_row([], |r| r.get::<_, i64>(0))?;
+            Ok(())
+        })
+        .await
+        .is_ok()
+    }
+}
+
+impl Inner {
+    /// The first idle reader, or (all busy) the next one in turn.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        for conn in &self.readers {
+            if let Ok(guard) = conn.try_lock() {
+                return guard;
+            }
+        }
+        let at = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        lock(&self.readers[at])
+    }
+}
+
+/// A poisoned mutex only means another call panicked mid-way; the connection itself is
+/// still consistent (SQLite rolls back an unfinished transaction), so keep using it.
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, "database task failed");
+            Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the database call did not complete; retry shortly",
+            ))
+        })
+}
+
+fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // NORMAL is durable against process crashes in WAL mode: see the module docs.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if read_only {
+        conn.pragma_update(None, "query_only", "ON")?;
+    }
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Applies the pending migrations in one immediate transaction, so replicas starting
+/// together apply each migration exactly once.
+fn migrate(conn: &mut Connection, migrations: &[&str]) -> anyhow::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = i64::try_from(migrations.len())?;
+    anyhow::ensure!(
+        version <= known,
+        "schema version {version} is newer than this servio knows ({known}); upgrade servio"
+    );
+    for (index, sql) in migrations
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(version)?)
+    {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tracing::info!(version = index + 1, "applied schema migration");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The WHERE clause of a list query, built from the filters in use only, so the planner can
+/// pick the right index; each combination is its own cached statement.
+#[derive(Debug, Default)]
+pub struct Where {
+    conditions: Vec<String>,
+    args: Vec<rusqlite::types::Value>,
+}
+
+impl Where {
+    /// Adds `condition`, whose single `?` binds `value`.
+    pub fn and(&mut self, condition: &str, value: impl Into<rusqlite::types::Value>) {
+        self.args.push(value.into());
+        let slot = format!("?{}", self.args.len());
+        self.conditions.push(condition.replacen('?', &slot, 1));
+    }
+
+    /// `select` + conditions + keyset page on the unique column `key`:
+    /// `... AND key > cursor ORDER BY key LIMIT n`.
+    pub fn page_sql(&mut self, select: &str, key: &str, page: &super::params::Page) -> String {
+        if let Some(after) = &page.after {
+            self.and(&format!("{key} > ?"), after.clone());
+        }
+        self.args.push(page.fetch().into());
+        let limit = self.args.len();
+        let mut sql = select.to_string();
+        if !self.conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&self.conditions.join(" AND "));
+        }
+        sql.push_str(&format!(" ORDER BY {key} LIMIT ?{limit}"));
+        sql
+    }
+
+    pub fn args(&self) -> impl Iterator<Item = &rusqlite::types::Value> {
+        self.args.iter()
+    }
+}
+
+/// Now, as RFC 3339 with milliseconds (the timestamps every record carries).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// Now, as milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Whether `error` is a UNIQUE/PRIMARY KEY violation.
+pub fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCHEMA: &[&str] = &["CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);"];
+
+    #[tokio::test]
+    async fn migrates_once_and_writes_are_visible_to_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/x.db");
+        let db = Db::open(&path, SCHEMA).unwrap();
+        db.write(|tx| Ok(tx.execute("INSERT INTO t (n) VALUES (7)", [])?))
+            .await
+            .unwrap();
+        drop(db);
+        // Reopening does not re-run the migration (it would fail: table exists).
+        let db = Db::open(&path, SCHEMA).unwrap();
+        let n: i64 = db
+            .read(|c| Ok(c.query_row("SELECT n FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(n, 7);
+        assert!(db.healthy().await);
+    }
+
+    #[tokio::test]
+    async fn failed_write_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("x.db"), SCHEMA).unwrap();
+        let result: Result<(), ApiError> = db
+            .write(|tx| {
+                tx.execute("INSERT INTO t (n) VALUES (1)", [])?;
+                Err(ApiError::conflict("nope", "rolled back"))
+            })
+            .await;
+        assert!(result.is_err());
+        let n: i64 = db
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+}
