@@ -107,12 +107,22 @@ impl Member {
     }
 }
 
+/// The project folder; `servio down` when dropped, so a test that fails half-way through
+/// start-up still leaves nothing running.
+struct Project(tempfile::TempDir);
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = servio(self.0.path(), &["down", "--timeout", "5s"]);
+    }
+}
+
 /// Menu, inventory and order, started by `servio up` in one temporary project.
 pub struct Stack {
-    dir: tempfile::TempDir,
     pub menu: Member,
     pub inventory: Member,
     pub order: Member,
+    _project: Project,
 }
 
 impl Stack {
@@ -121,10 +131,13 @@ impl Stack {
     }
 
     pub fn start_with(order_env: &[(&str, &str)]) -> Stack {
-        let dir = tempfile::Builder::new()
-            .prefix("servio-platform-")
-            .tempdir()
-            .unwrap();
+        let project = Project(
+            tempfile::Builder::new()
+                .prefix("servio-platform-")
+                .tempdir()
+                .unwrap(),
+        );
+        let dir = &project.0;
         let env: Vec<String> = order_env
             .iter()
             .map(|(k, v)| format!("{k} = \"{v}\""))
@@ -162,7 +175,7 @@ env = {{ {} }}
             menu: Member::new("menu-service", path.clone()),
             inventory: Member::new("inventory-service", path.clone()),
             order: Member::new("order-service", path),
-            dir,
+            _project: project,
         }
     }
 
@@ -216,11 +229,5 @@ env = {{ {} }}
             &self.order.url(&format!("/orders/{id}")),
             &json!({ "status": status }),
         )
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = servio(self.dir.path(), &["down", "--timeout", "5s"]);
     }
 }
