@@ -98,18 +98,29 @@ fn parse_query(query: &HashMap<String, String>) -> Result<ViewQuery, Box<Respons
     Ok(ViewQuery { filter, watch })
 }
 
+/// Reads `?healthy=&index=&wait=`; for a watch (and when `may_wait`), holds the request until
+/// the registry moves past the given index. Returns which instances to answer with.
+async fn settle(
+    daemon: &Daemon,
+    query: &HashMap<String, String>,
+    may_wait: bool,
+) -> Result<Filter, Box<Response>> {
+    let query = parse_query(query)?;
+    if let (Some((after, wait)), true) = (query.watch, may_wait) {
+        daemon.registry.wait_past(after, wait).await;
+    }
+    Ok(query.filter)
+}
+
 async fn list_services(
     State(daemon): State<Arc<Daemon>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let query = match parse_query(&query) {
-        Ok(q) => q,
+    let filter = match settle(&daemon, &query, true).await {
+        Ok(filter) => filter,
         Err(response) => return *response,
     };
-    if let Some((after, wait)) = query.watch {
-        daemon.registry.wait_past(after, wait).await;
-    }
-    let (index, services) = daemon.registry.services(query.filter);
+    let (index, services) = daemon.registry.services(filter);
     with_index(index, json!({"index": index, "services": services}))
 }
 
@@ -118,16 +129,12 @@ async fn read_service(
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let query = match parse_query(&query) {
-        Ok(q) => q,
+    let known = daemon.registry.has_service(&name);
+    let filter = match settle(&daemon, &query, known).await {
+        Ok(filter) => filter,
         Err(response) => return *response,
     };
-    if let Some((after, wait)) = query.watch {
-        if daemon.registry.has_service(&name) {
-            daemon.registry.wait_past(after, wait).await;
-        }
-    }
-    match daemon.registry.service(&name, query.filter) {
+    match daemon.registry.service(&name, filter) {
         Some(view) => with_index(view.index, serde_json::to_value(&view).unwrap_or_default()),
         None => error(
             StatusCode::NOT_FOUND,
