@@ -168,7 +168,11 @@ impl Registry {
     }
 
     /// Waits until the index exceeds `after` or `wait` elapses; returns the index then.
+    /// An `after` from the future (a watcher that outlived an earlier daemon) answers at once.
     pub async fn wait_past(&self, after: u64, wait: Duration) -> u64 {
+        if after > self.index() {
+            return self.index();
+        }
         let mut rx = self.index.subscribe();
         let _ = tokio::time::timeout(wait, rx.wait_for(|i| *i > after)).await;
         self.index()
@@ -378,6 +382,14 @@ mod tests {
             .expect("watch woke up")
             .unwrap();
         assert!(seen > at);
+        // An index from an earlier daemon answers at once instead of hanging.
+        let future = registry.index() + 100;
+        let answered = tokio::time::timeout(
+            Duration::from_secs(5),
+            registry.wait_past(future, Duration::from_secs(30)),
+        )
+        .await;
+        assert!(answered.is_ok());
         // Nothing changes: the wait times out with the same index.
         let now = registry.index();
         assert_eq!(
