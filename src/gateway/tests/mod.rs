@@ -3,4 +3,7 @@
 //! binary in tests/gateway*.rs.
 
 mod headers;
+mod proxy;
 mod routes;
+mod streams;
+mod support;
