@@ -1,6 +1,7 @@
-//! Unit tests of the gateway's pure parts: route matching and rewriting, target safety,
-//! header handling, bodies and metrics text. The proxy end to end is tested through the real
-//! binary in tests/gateway*.rs.
+//! The gateway's tests in process: `routes` and `headers` cover the pure parts (matching,
+//! rewriting, target safety, header handling, breaker wording); `proxy` and `streams` run a
+//! real gateway (`support`) in front of real loopback servers. The binary itself is tested in
+//! tests/gateway*.rs.
 
 mod headers;
 mod proxy;
