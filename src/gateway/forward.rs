@@ -48,6 +48,8 @@ pub struct Outgoing {
     pub idempotent: bool,
     /// The client's side of an upgrade, when it asked for one.
     pub on_upgrade: Option<OnUpgrade>,
+    /// When the whole request (every try and backoff) must have its response headers.
+    pub deadline: Instant,
 }
 
 /// How one try ended.
@@ -78,7 +80,7 @@ pub async fn run(
         }
     };
     let config = &proxy.config;
-    let deadline = Instant::now() + config.request_timeout;
+    let deadline = request.deadline;
     let mut tried: Vec<Arc<str>> = Vec::new();
     let mut retry: Option<RetryToken> = None;
     let mut last = Failure::NoInstance;

@@ -2,8 +2,8 @@
 //! (Connection and every header it names, Keep-Alive, Proxy-Connection, TE,
 //! Transfer-Encoding, Upgrade), except that an upgrade keeps `Connection: upgrade` and
 //! `Upgrade`; X-Forwarded-For is appended to, X-Forwarded-Proto and X-Forwarded-Host are set,
-//! Host is kept; and every request carries an X-Request-Id: the client's when it sent a
-//! sane one, else a fresh one.
+//! Host is kept, Expect is answered by the gateway itself; and every request carries an
+//! X-Request-Id: the client's when it sent a sane one, else a fresh one.
 
 use std::net::IpAddr;
 
@@ -79,6 +79,9 @@ pub fn forward_request(
     request_id: &HeaderValue,
 ) {
     strip_hop_by_hop(headers, upgrade);
+    // The gateway reads the client's body itself (hyper answers its 100-continue); the
+    // instance gets the body without having to ask for it.
+    headers.remove(header::EXPECT);
     if !headers.contains_key(header::HOST)
         && let Some(host) = authority.and_then(|a| HeaderValue::from_str(a).ok())
     {

@@ -186,9 +186,13 @@ impl Proxy {
         );
         let over = Arc::new(AtomicBool::new(false));
         let idempotent = crate::balance::is_idempotent(&parts.method);
-        let body = match request_body(body, declared, idempotent, limit, over.clone()).await {
-            Ok(body) => body,
-            Err(failure) => return own(&failure, service),
+        // The whole request, a body kept for retries included, has request_timeout.
+        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
+        let read = request_body(body, declared, idempotent, limit, over.clone());
+        let body = match tokio::time::timeout_at(deadline, read).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(failure)) => return own(&failure, service),
+            Err(_) => return own(&Failure::BodyTimeout, service),
         };
         let request = forward::Outgoing {
             parts,
@@ -197,6 +201,7 @@ impl Proxy {
             over,
             idempotent,
             on_upgrade,
+            deadline,
         };
         forward::run(self, index, route, request, request_id, exchange).await
     }

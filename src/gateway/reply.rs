@@ -20,6 +20,8 @@ pub enum Failure {
     TooLarge { limit: u64 },
     /// The client's body broke off before it was complete (400).
     BodyBroken,
+    /// The client's body did not arrive within `request_timeout` (408).
+    BodyTimeout,
     /// The service has no healthy instance (503).
     NoInstance,
     /// The service has `max_concurrent` requests in flight already (503).
@@ -35,6 +37,7 @@ impl Failure {
         match self {
             Failure::BadTarget(_) | Failure::BodyBroken => StatusCode::BAD_REQUEST,
             Failure::NoRoute => StatusCode::NOT_FOUND,
+            Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Failure::NoInstance | Failure::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Failure::Upstream { .. } => StatusCode::BAD_GATEWAY,
@@ -48,6 +51,7 @@ impl Failure {
             Failure::NoRoute => "no_route",
             Failure::TooLarge { .. } => "body_too_large",
             Failure::BodyBroken => "body_incomplete",
+            Failure::BodyTimeout => "body_timeout",
             Failure::NoInstance => "no_healthy_instance",
             Failure::Overloaded { .. } => "service_overloaded",
             Failure::Upstream { .. } => "upstream_unavailable",
@@ -65,6 +69,9 @@ impl Failure {
                 crate::manifest::format_size(*limit)
             ),
             Failure::BodyBroken => "the request body ended before it was complete".to_string(),
+            Failure::BodyTimeout => {
+                "the request body did not arrive within gateway.request_timeout".to_string()
+            }
             Failure::NoInstance => format!("{service} has no healthy instance"),
             Failure::Overloaded { limit } => {
                 format!("{service} already has {limit} requests in flight")

@@ -40,6 +40,7 @@ fn hop_by_hop_headers_and_those_connection_names_are_removed() {
         ("te", "trailers"),
         ("transfer-encoding", "chunked"),
         ("upgrade", "websocket"),
+        ("expect", "100-continue"),
         ("host", "shop.example"),
         ("accept", "*/*"),
     ]);

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use axum::Router;
 use bytes::Bytes;
 use http::{Method, StatusCode, Uri};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Semaphore, mpsc};
 
-use super::support::{Harness, call, dead, http1, route, upstream};
+use super::support::{Harness, PATIENCE, call, dead, http1, route, upstream};
 use crate::manifest::Balance;
 
 /// An instance answering "ID METHOD URI BODY-LENGTH", or always `status` when given.
@@ -139,5 +140,30 @@ async fn an_instance_leaving_the_view_gets_no_more_requests() {
     let (status, headers, _) = call(&client, Method::GET, &gw.url("/svc/x"), b"").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(headers["retry-after"], "1");
+    gw.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_never_arrives_gets_408_within_the_request_timeout() {
+    let gw = Harness::start(vec![route("/svc", "svc", Balance::LeastRequest)], |c| {
+        c.request_timeout = std::time::Duration::from_millis(200);
+    })
+    .await;
+    gw.publish("svc", &[("one", instance("one", None).await)]);
+    let mut client = tokio::net::TcpStream::connect(gw.addr)
+        .await
+        .expect("connect");
+    client
+        .write_all(b"PUT /svc/x HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\nonly ten b")
+        .await
+        .expect("write");
+    let mut answer = vec![0u8; 1024];
+    let read = tokio::time::timeout(PATIENCE, client.read(&mut answer))
+        .await
+        .expect("an answer in time")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"body_timeout\""), "{answer}");
     gw.shut_down().await;
 }
