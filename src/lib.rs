@@ -11,6 +11,8 @@
 //! - [`process`]: process groups, signals and start times (never signal a reused pid).
 //! - [`paths`]: where a stack keeps its files (`.servio/` beside the manifest).
 //! - [`services`]: the Servio platform services (`servio serve menu|inventory|order`).
+//! - [`gateway`]: the reverse proxy in front of the services (routes, balancing, breakers,
+//!   retries, limits), reading the registry's healthy view.
 //! - [`balance`]: instance picking, breakers and retry budget, shared by gateway and client.
 //! - [`client`]: the discovery-aware service client used by the platform services.
 //! - [`error`]: exit codes, decided in one place.
@@ -20,6 +22,7 @@ pub mod cli;
 pub mod client;
 pub mod daemon;
 pub mod error;
+pub mod gateway;
 pub mod logs;
 pub mod manifest;
 pub mod paths;

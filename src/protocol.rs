@@ -90,6 +90,10 @@ pub struct Instance {
     pub last_exit: Option<String>,
     /// False for instances servio did not start (manifest `instances` or registered by API).
     pub managed: bool,
+    /// The gateway's breaker for this instance when it is not closed: "open 12s" (ejected for
+    /// 12 more seconds) or "half-open" (the next request probes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<String>,
 }
 
 /// Where an instance is in its life. Only `Healthy` instances receive traffic.

@@ -182,6 +182,7 @@ mod tests {
             uptime_ms: None,
             last_exit: exit.map(String::from),
             managed: true,
+            breaker: None,
         }
     }
 

@@ -17,7 +17,7 @@ use crate::protocol::{Health, Instance, Request, Response, ServiceStatus};
 pub struct StatusArgs {
     #[command(flatten)]
     pub manifest: ManifestArg,
-    /// Print JSON: {"running","services":[{"name","instances":[{"id","pid","port","health","restarts","uptime_ms"}]}]}
+    /// Print JSON: {"running","services":[{"name","instances":[{"id","pid","port","health","restarts","uptime_ms","breaker"?}]}]}
     #[arg(long)]
     pub json: bool,
 }
@@ -138,6 +138,10 @@ fn row(service: &str, i: &Instance) -> [String; 7] {
             format!("{} ({why})", i.health)
         }
         _ => i.health.to_string(),
+    };
+    let health = match &i.breaker {
+        Some(breaker) => format!("{health}, breaker {breaker}"),
+        None => health,
     };
     [
         service.to_string(),

@@ -1,5 +1,6 @@
 //! The admin API on 127.0.0.1 only: the registry (list, read, blocking watch, register and
-//! deregister outside instances) and Prometheus metrics. Never serves an environment.
+//! deregister outside instances) and Prometheus metrics (the registry's and the gateway's).
+//! Never serves an environment.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -194,7 +195,7 @@ async fn deregister_instance(
     }
 }
 
-/// Prometheus text format: instances per service and health.
+/// Prometheus text format: instances per service and health, then the gateway's metrics.
 async fn metrics(State(daemon): State<Arc<Daemon>>) -> Response {
     use std::fmt::Write;
     let (_, services) = daemon.registry.status();
@@ -227,6 +228,9 @@ async fn metrics(State(daemon): State<Arc<Daemon>>) -> Response {
                 service.name, instance.id, instance.restarts
             );
         }
+    }
+    if let Some(gateway) = &daemon.gateway {
+        gateway.render_metrics(&mut out);
     }
     (
         [(

@@ -8,6 +8,7 @@
 //! - [`health`]: probes and the start-up / readiness / liveness rules.
 //! - [`registry`]: the single source of truth, with a change index for watches.
 //! - [`control`]: the CLI's Unix socket.  [`admin`]: the HTTP admin API.
+//! - the [`crate::gateway`] runs here too, on the registry's healthy view.
 //! - [`state`]: state.json, so processes can be stopped after a daemon crash.
 
 pub mod admin;
@@ -26,10 +27,12 @@ use anyhow::{Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 use tokio_util::sync::CancellationToken;
 
+use crate::balance::ServiceStats;
+use crate::gateway::{Gateway, GatewayConfig};
 use crate::manifest::Manifest;
 use crate::paths::StatePaths;
 use crate::process;
-use crate::protocol::StackStatus;
+use crate::protocol::{ServiceStatus, StackStatus};
 use instance::Shared;
 use registry::Registry;
 use state::{ProcessRecord, StateFile, StateStore};
@@ -43,13 +46,18 @@ pub struct Daemon {
     pub supervisor: Arc<Supervisor>,
     pub admin_url: String,
     pub gateway_url: Option<String>,
+    /// The gateway, when the manifest declares one.
+    pub gateway: Option<Gateway>,
     /// Cancelled to make the daemon exit (after `down`, or on SIGTERM/SIGINT).
     pub shutdown: CancellationToken,
 }
 
 impl Daemon {
     pub fn status(&self) -> StackStatus {
-        let (index, services) = self.registry.status();
+        let (index, mut services) = self.registry.status();
+        if let Some(gateway) = &self.gateway {
+            show_breakers(&mut services, &gateway.balancing());
+        }
         StackStatus {
             index,
             project: self.project.clone(),
@@ -57,6 +65,23 @@ impl Daemon {
             admin_url: self.admin_url.clone(),
             gateway_url: self.gateway_url.clone(),
             services,
+        }
+    }
+}
+
+/// Fills each instance's `breaker` from the gateway's balancer state (closed ones stay empty).
+fn show_breakers(services: &mut [ServiceStatus], balancing: &[ServiceStats]) {
+    let now = std::time::Instant::now();
+    for service in services {
+        let Some(stats) = balancing.iter().find(|s| s.service == service.name) else {
+            continue;
+        };
+        for instance in &mut service.instances {
+            instance.breaker = stats
+                .instances
+                .iter()
+                .find(|i| i.id == instance.id)
+                .and_then(|i| crate::gateway::metrics::breaker_text(i.state, now));
         }
     }
 }
@@ -135,14 +160,30 @@ pub async fn run(manifest: Manifest) -> Result<()> {
         admin_url: admin_url.clone(),
     });
     let project = manifest.project.clone();
-    let supervisor = Supervisor::new(shared, paths.clone(), manifest);
     let shutdown = CancellationToken::new();
+    // The gateway stops after the services: it drains only once nothing is left to serve.
+    let gateway_stop = CancellationToken::new();
+    let (gateway, gateway_task) = if manifest.gateway_enabled() {
+        let config = GatewayConfig::from(&manifest.gateway);
+        let view = registry.healthy_view();
+        let port = manifest.gateway.port;
+        let (gateway, task) = Gateway::start(config, port, view, gateway_stop.clone())
+            .await
+            .with_context(|| format!("cannot listen on 127.0.0.1:{port} (gateway)"))?;
+        store.set_gateway_port(Some(gateway.addr().port()));
+        tracing::info!(addr = %gateway.addr(), "gateway ready");
+        (Some(gateway), Some(task))
+    } else {
+        (None, None)
+    };
+    let supervisor = Supervisor::new(shared, paths.clone(), manifest);
     let daemon = Arc::new(Daemon {
         project,
         registry,
         supervisor: supervisor.clone(),
         admin_url: admin_url.clone(),
-        gateway_url: None,
+        gateway_url: gateway.as_ref().map(|g| format!("http://{}", g.addr())),
+        gateway,
         shutdown: shutdown.clone(),
     });
 
@@ -174,6 +215,10 @@ pub async fn run(manifest: Manifest) -> Result<()> {
         }
     }
     shutdown.cancel();
+    gateway_stop.cancel();
+    if let Some(task) = gateway_task {
+        let _ = task.await;
+    }
     let _ = control_task.await;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), admin_task).await;
     let _ = std::fs::remove_file(paths.control_socket());

@@ -73,6 +73,7 @@ impl InstanceEntry {
                 .map(|t| now.duration_since(t).unwrap_or_default().as_millis() as u64),
             last_exit: self.last_exit.clone(),
             managed: self.managed,
+            breaker: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! # Layout
 //!
 //! - `load`: finding the file, TOML syntax, one serde pass per section (`raw` structs).
-//! - `resolve`, `service`, `policy`: defaults and per-value checks → [`Manifest`].
+//! - `resolve`, `service`, `policy`, `gateway`: defaults and per-value checks → [`Manifest`].
 //! - `checks`: rules across values (dependencies, cycles, routes, port clashes);
 //!   `diagnostics`: byte offsets → line:col and the error collector.
 //! - `graph`: [`Manifest::start_order`]; `ports`: [`Manifest::check_ports`] at start time.
@@ -12,6 +12,7 @@
 
 mod checks;
 mod diagnostics;
+mod gateway;
 mod graph;
 mod load;
 mod policy;
@@ -49,11 +50,30 @@ pub struct Manifest {
     pub(crate) positions: ports::Positions,
 }
 
+/// `[gateway]`: the reverse proxy in front of the services. Defaults in `gateway.rs`.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     /// 0 picks a free port.
     pub port: u16,
     pub routes: Vec<Route>,
+    /// Opening a connection to an instance (default 2 s).
+    pub connect_timeout: Duration,
+    /// One try on one instance, until its response headers (default: `request_timeout`).
+    pub per_try_timeout: Duration,
+    /// The whole request, retries included, until response headers (default 15 s).
+    pub request_timeout: Duration,
+    /// A client must send a request's headers within this (default 10 s; slowloris).
+    pub header_read_timeout: Duration,
+    /// A connection with no bytes moving either way is closed after this (default 60 s).
+    pub idle_timeout: Duration,
+    /// Largest request body in bytes; larger ones get 413 (default 10 MiB).
+    pub max_body: u64,
+    /// Client connections served at once; further ones wait to be accepted (default 4096).
+    pub max_connections: u32,
+    /// Requests in flight to one service; past it, an immediate 503 (default 1024).
+    pub max_concurrent: u32,
+    /// Extra tries on another instance, when safe (default 1).
+    pub retries: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +81,26 @@ pub struct Route {
     pub prefix: String,
     pub service: String,
     pub strip_prefix: Option<String>,
+    /// How the route's service is balanced. Routes to one service agree (checked).
+    pub balance: Balance,
+}
+
+/// How the gateway chooses among a service's healthy instances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Balance {
+    /// Power of two choices over requests in flight (Envoy's least-request).
+    #[default]
+    LeastRequest,
+    RoundRobin,
+}
+
+impl Balance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Balance::LeastRequest => "least_request",
+            Balance::RoundRobin => "round_robin",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

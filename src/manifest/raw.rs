@@ -41,6 +41,15 @@ pub(super) struct RawProject {
 pub(super) struct RawGateway {
     pub port: Option<Spanned<u16>>,
     pub routes: Option<Vec<Spanned<RawRoute>>>,
+    pub connect_timeout: Option<Spanned<String>>,
+    pub per_try_timeout: Option<Spanned<String>>,
+    pub request_timeout: Option<Spanned<String>>,
+    pub header_read_timeout: Option<Spanned<String>>,
+    pub idle_timeout: Option<Spanned<String>>,
+    pub max_body: Option<Spanned<RawSize>>,
+    pub max_connections: Option<Spanned<u32>>,
+    pub max_concurrent: Option<Spanned<u32>>,
+    pub retries: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,6 +58,14 @@ pub(super) struct RawRoute {
     pub prefix: Spanned<String>,
     pub service: Spanned<String>,
     pub strip_prefix: Option<Spanned<String>>,
+    pub balance: Option<Spanned<RawBalance>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum RawBalance {
+    LeastRequest,
+    RoundRobin,
 }
 
 #[derive(Debug, Deserialize)]

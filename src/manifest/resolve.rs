@@ -1,6 +1,6 @@
 //! Raw sections → the resolved `Manifest`: defaults filled in, values checked one by one
-//! (durations, sizes, route prefixes). Services are resolved in `service`; checks that relate
-//! several values (dependencies, port clashes) run afterwards in `checks`.
+//! (durations, sizes). Services are resolved in `service`, the gateway in `gateway`; checks
+//! that relate several values (dependencies, port clashes) run afterwards in `checks`.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::diagnostics::Diagnostics;
 use super::ports::Positions;
 use super::raw::{RawLogs, RawManifest, RawSize};
-use super::{Admin, Gateway, LogPolicy, Manifest, Route, service};
+use super::{Admin, LogPolicy, Manifest, gateway, service};
 
 /// Keys whose values are durations (for the fix of a wrong-type error).
 pub(super) const DURATION_KEYS: &[&str] = &[
@@ -22,9 +22,14 @@ pub(super) const DURATION_KEYS: &[&str] = &[
     "within",
     "backoff",
     "max_backoff",
+    "connect_timeout",
+    "per_try_timeout",
+    "request_timeout",
+    "header_read_timeout",
+    "idle_timeout",
 ];
 pub(super) const DURATION_FIX: &str = "write a number and a unit, like \"500ms\" or \"2s\"";
-const SIZE_FIX: &str =
+pub(super) const SIZE_FIX: &str =
     "write a number of bytes or a number and a unit, like \"512KiB\", \"10MiB\" or \"1GiB\"";
 
 pub const DEFAULT_GATEWAY_PORT: u16 = 3000;
@@ -58,39 +63,6 @@ pub(super) fn resolve(raw: &RawManifest, path: &Path, diag: &mut Diagnostics) ->
     let admin_port = raw.admin.as_ref().and_then(|a| a.port.as_ref());
     remember(&mut positions, diag, "gateway.port", gateway_port);
     remember(&mut positions, diag, "admin.port", admin_port);
-    let routes = raw
-        .gateway
-        .iter()
-        .flat_map(|g| g.routes.iter().flatten())
-        .enumerate()
-        .map(|(i, route)| {
-            let route = route.get_ref();
-            let key = format!("gateway.routes[{i}]");
-            check_prefix(diag, &route.prefix, &format!("{key}.prefix"));
-            if let Some(strip) = &route.strip_prefix {
-                let strip_key = format!("{key}.strip_prefix");
-                check_prefix(diag, strip, &strip_key);
-                if !route.prefix.get_ref().starts_with(strip.get_ref().as_str()) {
-                    diag.at(
-                        &strip.span(),
-                        &strip_key,
-                        format!(
-                            "`{}` is not a prefix of the route's prefix `{}`",
-                            strip.get_ref(),
-                            route.prefix.get_ref()
-                        ),
-                        "strip a leading part of `prefix`, like \"/api\" for \"/api/orders\"",
-                    );
-                }
-            }
-            Route {
-                prefix: route.prefix.get_ref().clone(),
-                service: route.service.get_ref().clone(),
-                strip_prefix: route.strip_prefix.as_ref().map(|s| s.get_ref().clone()),
-            }
-        })
-        .collect();
-
     let current_exe = std::env::current_exe().ok();
     let mut services = BTreeMap::new();
     for entry in &raw.services {
@@ -106,10 +78,7 @@ pub(super) fn resolve(raw: &RawManifest, path: &Path, diag: &mut Diagnostics) ->
         path: path.to_path_buf(),
         root,
         project,
-        gateway: Gateway {
-            port: gateway_port.map_or(DEFAULT_GATEWAY_PORT, |p| *p.get_ref()),
-            routes,
-        },
+        gateway: gateway::resolve(raw.gateway.as_ref(), diag),
         admin: Admin {
             port: admin_port.map_or(DEFAULT_ADMIN_PORT, |p| *p.get_ref()),
         },
@@ -124,17 +93,6 @@ fn remember(positions: &mut Positions, diag: &Diagnostics, key: &str, port: Opti
         positions
             .ports
             .insert(key.to_string(), diag.position(port.span().start));
-    }
-}
-
-fn check_prefix(diag: &mut Diagnostics, prefix: &Spanned<String>, key: &str) {
-    if !prefix.get_ref().starts_with('/') {
-        diag.at(
-            &prefix.span(),
-            key,
-            format!("prefix `{}` does not start with '/'", prefix.get_ref()),
-            &format!("write a path, like \"/{}\"", prefix.get_ref()),
-        );
     }
 }
 
@@ -158,14 +116,14 @@ fn logs(raw: Option<&RawLogs>, diag: &mut Diagnostics) -> LogPolicy {
     policy
 }
 
-fn size_value(size: &RawSize) -> Option<u64> {
+pub(super) fn size_value(size: &RawSize) -> Option<u64> {
     match size {
         RawSize::Bytes(n) => u64::try_from(*n).ok(),
         RawSize::Text(text) => parse_size(text),
     }
 }
 
-fn bad_size(size: &RawSize) -> String {
+pub(super) fn bad_size(size: &RawSize) -> String {
     match size {
         RawSize::Bytes(n) => format!("invalid size `{n}`: it must be more than 0"),
         RawSize::Text(text) => format!("invalid size `{text}`"),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Launch, Manifest, ProbeKind, RestartMode, Service, format_size};
+use super::{Gateway, Launch, Manifest, ProbeKind, RestartMode, Service, format_size};
 
 /// What an environment value prints as.
 pub const REDACTED: &str = "<redacted>";
@@ -29,6 +29,15 @@ pub struct ProjectView {
 #[derive(Debug, Serialize)]
 pub struct GatewayView {
     pub port: u16,
+    pub connect_timeout: String,
+    pub per_try_timeout: String,
+    pub request_timeout: String,
+    pub header_read_timeout: String,
+    pub idle_timeout: String,
+    pub max_body: String,
+    pub max_connections: u32,
+    pub max_concurrent: u32,
+    pub retries: u32,
     pub routes: Vec<RouteView>,
 }
 
@@ -38,6 +47,7 @@ pub struct RouteView {
     pub service: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub strip_prefix: Option<String>,
+    pub balance: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,16 +113,7 @@ impl ResolvedView {
             project: ProjectView {
                 name: manifest.project.clone(),
             },
-            gateway: GatewayView {
-                port: manifest.gateway.port,
-                routes: (manifest.gateway.routes.iter())
-                    .map(|r| RouteView {
-                        prefix: r.prefix.clone(),
-                        service: r.service.clone(),
-                        strip_prefix: r.strip_prefix.clone(),
-                    })
-                    .collect(),
-            },
+            gateway: gateway_view(&manifest.gateway),
             admin: AdminView {
                 port: manifest.admin.port,
             },
@@ -124,6 +125,29 @@ impl ResolvedView {
                 .map(|(name, service)| (name.clone(), service_view(service)))
                 .collect(),
         }
+    }
+}
+
+fn gateway_view(gateway: &Gateway) -> GatewayView {
+    GatewayView {
+        port: gateway.port,
+        connect_timeout: duration(gateway.connect_timeout),
+        per_try_timeout: duration(gateway.per_try_timeout),
+        request_timeout: duration(gateway.request_timeout),
+        header_read_timeout: duration(gateway.header_read_timeout),
+        idle_timeout: duration(gateway.idle_timeout),
+        max_body: format_size(gateway.max_body),
+        max_connections: gateway.max_connections,
+        max_concurrent: gateway.max_concurrent,
+        retries: gateway.retries,
+        routes: (gateway.routes.iter())
+            .map(|r| RouteView {
+                prefix: r.prefix.clone(),
+                service: r.service.clone(),
+                strip_prefix: r.strip_prefix.clone(),
+                balance: r.balance.as_str(),
+            })
+            .collect(),
     }
 }
 

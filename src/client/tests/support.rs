@@ -47,6 +47,7 @@ pub fn instance(service: &str, id: &str, port: u16, health: Health) -> Instance 
         uptime_ms: None,
         last_exit: None,
         managed: false,
+        breaker: None,
     }
 }
 

@@ -53,6 +53,40 @@ fn secs(n: u64) -> Duration {
 }
 
 #[test]
+fn gateway_keys_have_defaults_and_keep_explicit_values() {
+    let (_dir, m) = manifest_of(A);
+    let g = &m.gateway;
+    assert_eq!(
+        (g.connect_timeout, g.per_try_timeout, g.request_timeout),
+        (secs(2), secs(15), secs(15))
+    );
+    assert_eq!(
+        (g.header_read_timeout, g.idle_timeout),
+        (secs(10), secs(60))
+    );
+    assert_eq!((g.max_body, g.max_connections), (10 << 20, 4096));
+    assert_eq!((g.max_concurrent, g.retries), (1024, 1));
+
+    let text = format!(
+        "[gateway]\nconnect_timeout = \"250ms\"\nrequest_timeout = \"5s\"\n\
+        header_read_timeout = \"1s\"\nidle_timeout = \"2s\"\nmax_body = \"1KiB\"\n\
+        max_connections = 8\nmax_concurrent = 2\nretries = 0\n\
+        [[gateway.routes]]\nprefix = \"/a\"\nservice = \"a\"\n\
+        [[gateway.routes]]\nprefix = \"/b\"\nservice = \"a\"\nbalance = \"round_robin\"\n{A}"
+    );
+    let (_dir, m) = manifest_of(&text);
+    let g = &m.gateway;
+    assert_eq!(g.connect_timeout, Duration::from_millis(250));
+    assert_eq!((g.per_try_timeout, g.request_timeout), (secs(5), secs(5)));
+    assert_eq!((g.header_read_timeout, g.idle_timeout), (secs(1), secs(2)));
+    assert_eq!((g.max_body, g.max_connections), (1024, 8));
+    assert_eq!((g.max_concurrent, g.retries), (2, 0));
+    // Balance is per service: one route setting it sets it for every route to the service.
+    let balances: Vec<Balance> = g.routes.iter().map(|r| r.balance).collect();
+    assert_eq!(balances, [Balance::RoundRobin, Balance::RoundRobin]);
+}
+
+#[test]
 fn explicit_values_are_kept() {
     let text = "[project]\nname = \"shop\"\n[gateway]\nport = 0\n[admin]\nport = 0\n\
         [logs]\nmax_size = \"512KiB\"\nmax_files = 0\n\

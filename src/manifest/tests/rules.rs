@@ -63,6 +63,20 @@ fn cases() -> Vec<Case> {
         ("bad env name", format!("{A}env = {{ \"A=B\" = \"1\" }}\n"), (3, 9), "services.a.env.A=B", "invalid environment variable name"),
         ("empty project name", format!("[project]\nname = \"\"\n{A}"), (2, 8), "project.name", "the project name is empty"),
         ("services not a table", "services = 3\n".into(), (1, 12), "services", "expected a table"),
+        ("gateway duration", "[gateway]\nconnect_timeout = \"2x\"\n".into(), (2, 19), "gateway.connect_timeout", "invalid duration `2x`"),
+        ("gateway duration type", "[gateway]\nrequest_timeout = 5\n".into(), (2, 19), "gateway.request_timeout", "invalid type: integer `5`"),
+        ("gateway zero duration", "[gateway]\nidle_timeout = \"0s\"\n".into(), (2, 16), "gateway.idle_timeout", "must be longer than 0"),
+        ("per try past request", "[gateway]\nrequest_timeout = \"1s\"\nper_try_timeout = \"2s\"\n".into(), (3, 19), "gateway.per_try_timeout", "longer than request_timeout"),
+        ("gateway max_body", "[gateway]\nmax_body = \"lots\"\n".into(), (2, 12), "gateway.max_body", "invalid size `lots`"),
+        ("gateway max_connections", "[gateway]\nmax_connections = 0\n".into(), (2, 19), "gateway.max_connections", "max_connections must be at least 1"),
+        ("gateway max_concurrent", "[gateway]\nmax_concurrent = 0\n".into(), (2, 18), "gateway.max_concurrent", "max_concurrent must be at least 1"),
+        ("gateway retries", "[gateway]\nretries = 11\n".into(), (2, 11), "gateway.retries", "retries must be at most 10"),
+        ("gateway unknown key", "[gateway]\ntimeout = \"1s\"\n".into(), (2, 1), "gateway.timeout", "unknown field `timeout`"),
+        ("route balance", format!("{}balance = \"random\"\n{A}", route("/x", "a")), (4, 11), "gateway.routes[0].balance", "unknown variant `random`"),
+        ("route balances disagree", format!("{}balance = \"round_robin\"\n{}balance = \"least_request\"\n{A}", route("/x", "a"), route("/y", "a")), (8, 11), "gateway.routes[1].balance", "disagree on `balance`"),
+        ("route prefix with dots", format!("{}{A}", route("/api/../x", "a")), (2, 10), "gateway.routes[0].prefix", "not a plain path"),
+        ("route prefix with //", format!("{}{A}", route("/api//x", "a")), (2, 10), "gateway.routes[0].prefix", "not a plain path"),
+        ("strip inside a segment", format!("{}strip_prefix = \"/ap\"\n{A}", route("/api/orders", "a")), (4, 16), "gateway.routes[0].strip_prefix", "ends inside a segment"),
     ]
 }
 

@@ -1,0 +1,206 @@
+//! The gateway's counters, as plain atomics: requests by route and status, a latency
+//! histogram per route (fixed buckets), upstream errors by kind, connections. Balancer state
+//! (in flight, retries, ejections, breakers) and healthy instances are read when rendering,
+//! from the balancer snapshot and the registry's healthy view.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+mod balancing;
+
+pub use balancing::breaker_text;
+
+use crate::balance::ServiceStats;
+use crate::daemon::registry::HealthyView;
+
+/// Upper bounds of the latency buckets, in seconds (+Inf is implied).
+pub const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Kinds of upstream errors, in label order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamError {
+    Connect = 0,
+    Timeout = 1,
+    Broken = 2,
+    /// The instance answered 502, 503 or 504.
+    Unavailable = 3,
+}
+
+const ERROR_KINDS: [&str; 4] = ["connect", "timeout", "broken", "unavailable_status"];
+
+/// Counters of one route; the last set counts requests no route took.
+#[derive(Debug)]
+struct RouteMetrics {
+    label: Arc<str>,
+    service: Arc<str>,
+    /// Index `status - 100` for statuses 100..=599.
+    statuses: Box<[AtomicU64]>,
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_micros: AtomicU64,
+    errors: [AtomicU64; 4],
+}
+
+impl RouteMetrics {
+    fn new(label: Arc<str>, service: Arc<str>) -> Self {
+        RouteMetrics {
+            label,
+            service,
+            statuses: (100..600).map(|_| AtomicU64::new(0)).collect(),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_micros: AtomicU64::new(0),
+            errors: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    routes: Vec<RouteMetrics>,
+    pub connections_open: AtomicUsize,
+    pub connections_total: AtomicU64,
+    started: Instant,
+}
+
+impl Metrics {
+    /// One set of counters per (label, service) route, in route order.
+    pub fn new(routes: impl IntoIterator<Item = (Arc<str>, Arc<str>)>) -> Self {
+        let mut routes: Vec<RouteMetrics> = routes
+            .into_iter()
+            .map(|(label, service)| RouteMetrics::new(label, service))
+            .collect();
+        routes.push(RouteMetrics::new(Arc::from("-"), Arc::from("")));
+        Metrics {
+            routes,
+            connections_open: AtomicUsize::new(0),
+            connections_total: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    fn route(&self, route: Option<usize>) -> Option<&RouteMetrics> {
+        let unmatched = self.routes.len() - 1;
+        self.routes.get(route.unwrap_or(unmatched).min(unmatched))
+    }
+
+    /// Counts one finished request.
+    pub fn request(&self, route: Option<usize>, status: u16, took: Duration) {
+        let Some(metrics) = self.route(route) else {
+            return;
+        };
+        if let Some(counter) = metrics.statuses.get(usize::from(status).wrapping_sub(100)) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let seconds = took.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(BUCKETS.len());
+        metrics.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        metrics.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    pub fn upstream_error(&self, route: usize, kind: UpstreamError) {
+        if let Some(metrics) = self.route(Some(route)) {
+            metrics.errors[kind as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Prometheus text for everything the gateway knows.
+    pub fn render(&self, out: &mut String, balancing: &[ServiceStats], view: &HealthyView) {
+        help(
+            out,
+            "servio_gateway_requests_total",
+            "counter",
+            "Requests by route and status.",
+        );
+        for r in &self.routes {
+            for (i, count) in r.statuses.iter().enumerate() {
+                let count = count.load(Ordering::Relaxed);
+                if count > 0 {
+                    let (route, service, status) = (&r.label, &r.service, i + 100);
+                    let _ = writeln!(
+                        out,
+                        "servio_gateway_requests_total{{route=\"{route}\",service=\"{service}\",status=\"{status}\"}} {count}"
+                    );
+                }
+            }
+        }
+        let name = "servio_gateway_request_duration_seconds";
+        help(
+            out,
+            name,
+            "histogram",
+            "Time to the response headers, by route.",
+        );
+        for r in &self.routes {
+            let mut cumulative = 0;
+            for (i, count) in r.buckets.iter().enumerate() {
+                cumulative += count.load(Ordering::Relaxed);
+                let le = BUCKETS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{route=\"{}\",le=\"{le}\"}} {cumulative}",
+                    r.label
+                );
+            }
+            let sum = r.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(out, "{name}_sum{{route=\"{}\"}} {sum}", r.label);
+            let _ = writeln!(out, "{name}_count{{route=\"{}\"}} {cumulative}", r.label);
+        }
+        help(
+            out,
+            "servio_gateway_upstream_errors_total",
+            "counter",
+            "Failed tries by kind.",
+        );
+        for r in self.routes.iter().filter(|r| !r.service.is_empty()) {
+            for (kind, count) in ERROR_KINDS.iter().zip(&r.errors) {
+                let _ = writeln!(
+                    out,
+                    "servio_gateway_upstream_errors_total{{route=\"{}\",service=\"{}\",kind=\"{kind}\"}} {}",
+                    r.label,
+                    r.service,
+                    count.load(Ordering::Relaxed)
+                );
+            }
+        }
+        self.render_connections(out);
+        balancing::render_balancing(out, balancing, view);
+    }
+
+    fn render_connections(&self, out: &mut String) {
+        help(
+            out,
+            "servio_gateway_connections",
+            "gauge",
+            "Client connections open now.",
+        );
+        let open = self.connections_open.load(Ordering::Relaxed);
+        let _ = writeln!(out, "servio_gateway_connections {open}");
+        help(
+            out,
+            "servio_gateway_connections_total",
+            "counter",
+            "Client connections accepted.",
+        );
+        let total = self.connections_total.load(Ordering::Relaxed);
+        let _ = writeln!(out, "servio_gateway_connections_total {total}");
+        let uptime = self.started.elapsed().as_secs_f64();
+        help(
+            out,
+            "servio_gateway_uptime_seconds",
+            "gauge",
+            "Since the gateway started.",
+        );
+        let _ = writeln!(out, "servio_gateway_uptime_seconds {uptime}");
+    }
+}
+
+pub(super) fn help(out: &mut String, name: &str, kind: &str, text: &str) {
+    let _ = writeln!(out, "# HELP {name} {text}\n# TYPE {name} {kind}");
+}

@@ -1,0 +1,132 @@
+//! The gateway: a reverse proxy on `[gateway].port` in front of every service. A request
+//! goes to the route with the longest matching prefix, then, through the shared
+//! [`crate::balance`] mechanism, to one healthy instance of the route's service, read from the
+//! registry's live healthy view at that moment. hyper on both sides, bodies streamed.
+//!
+//! # Layout
+//!
+//! - [`server`]: accepting connections (HTTP/1.1 and h2c), limits, idle close, drain.
+//! - [`proxy`]: one request end to end: own endpoints, target checks, route, forward, log.
+//! - [`forward`]: the tries on instances: pick, send, judge, retry when safe.
+//! - [`routes`]: prefix matching, prefix stripping and request-target safety, as pure code.
+//! - [`headers`]: hop-by-hop headers, X-Forwarded-*, request ids.
+//! - [`body`]: request bodies (counted, replayable when small) and reply bodies.
+//! - [`reply`]: the gateway's own JSON answers (404, 413, 502, 503, 504, ...).
+//! - [`metrics`]: counters and latency histograms in Prometheus text.
+//! - [`upgrade`]: WebSocket and other `Upgrade` tunnels.
+
+pub mod body;
+pub mod forward;
+pub mod headers;
+pub mod metrics;
+pub mod proxy;
+pub mod reply;
+pub mod routes;
+pub mod server;
+pub mod upgrade;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::balance::ServiceStats;
+use crate::daemon::registry::{Endpoint, HealthyView};
+use crate::manifest::{self, Route};
+
+/// Request headers (with the request line) larger than this are refused with 431.
+pub const MAX_HEADER_BYTES: usize = 64 << 10;
+
+/// Bodies up to this size are kept in memory when the request may be retried after it was
+/// sent (idempotent methods); larger ones stream and are only retried when nothing was sent.
+pub const REPLAYABLE_BODY_BYTES: u64 = 64 << 10;
+
+/// Upstream connections idle longer than this are closed: below the services' own idle
+/// timeouts, so the gateway never reuses a connection the service is closing.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long open connections get to finish their requests once the gateway stops.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Everything the gateway needs from `[gateway]`.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub routes: Vec<Route>,
+    pub connect_timeout: Duration,
+    pub per_try_timeout: Duration,
+    pub request_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_body: u64,
+    pub max_connections: usize,
+    pub max_concurrent: usize,
+    pub retries: u32,
+}
+
+impl From<&manifest::Gateway> for GatewayConfig {
+    fn from(gateway: &manifest::Gateway) -> Self {
+        GatewayConfig {
+            routes: gateway.routes.clone(),
+            connect_timeout: gateway.connect_timeout,
+            per_try_timeout: gateway.per_try_timeout,
+            request_timeout: gateway.request_timeout,
+            header_read_timeout: gateway.header_read_timeout,
+            idle_timeout: gateway.idle_timeout,
+            max_body: gateway.max_body,
+            max_connections: gateway.max_connections.max(1) as usize,
+            max_concurrent: gateway.max_concurrent.max(1) as usize,
+            retries: gateway.retries,
+        }
+    }
+}
+
+impl crate::balance::Endpoint for Endpoint {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A running gateway, as the daemon sees it: where it listens, and its state for `servio
+/// status` and /metrics. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    proxy: Arc<proxy::Proxy>,
+    addr: SocketAddr,
+}
+
+impl Gateway {
+    /// Binds 127.0.0.1:`port` (0 picks a free port) and serves until `shutdown`, then lets
+    /// open requests finish for up to [`DRAIN_TIMEOUT`]. The task ends when the gateway has.
+    pub async fn start(
+        config: GatewayConfig,
+        port: u16,
+        view: watch::Receiver<Arc<HealthyView>>,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<(Gateway, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let proxy = Arc::new(proxy::Proxy::new(config, view));
+        tokio::spawn(proxy::forget_departed(proxy.clone(), shutdown.clone()));
+        let task = tokio::spawn(server::serve(listener, proxy.clone(), shutdown));
+        Ok((Gateway { proxy, addr }, task))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Breakers, in-flight counts and retry counters of every routed service.
+    pub fn balancing(&self) -> Vec<ServiceStats> {
+        self.proxy.balancing()
+    }
+
+    /// Appends the gateway's metrics in Prometheus text format.
+    pub fn render_metrics(&self, out: &mut String) {
+        self.proxy.render_metrics(out);
+    }
+}

@@ -1,0 +1,188 @@
+//! Accepting clients: HTTP/1.1 with keep-alive and h2c (prior knowledge) on one port, with
+//! upgrades. Limits: at most `max_connections` connections (the rest wait in the listen
+//! backlog), request headers within `header_read_timeout` (slowloris; between keep-alive
+//! requests too) and within 64 KiB (431), and a connection with no bytes moving either way for
+//! `idle_timeout` is closed (checked once per period, so after one to two periods). On
+//! shutdown the listener closes at once and open connections finish their requests for up to
+//! [`super::DRAIN_TIMEOUT`].
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::proxy::Proxy;
+use super::{DRAIN_TIMEOUT, MAX_HEADER_BYTES};
+
+/// Serves `listener` until `shutdown`, then drains.
+pub async fn serve(listener: TcpListener, proxy: Arc<Proxy>, shutdown: CancellationToken) {
+    let builder = Arc::new(builder(&proxy));
+    let slots = Arc::new(Semaphore::new(proxy.config.max_connections));
+    let graceful = GracefulShutdown::new();
+    loop {
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: give the system a moment.
+                    tracing::warn!(%error, "gateway accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let activity = Arc::new(AtomicBool::new(true));
+        let io = TokioIo::new(Watched {
+            stream,
+            activity: activity.clone(),
+        });
+        let service = {
+            let proxy = proxy.clone();
+            service_fn(move |request| proxy.clone().handle(request, peer))
+        };
+        let watcher = graceful.watcher();
+        let (builder, proxy, idle) = (builder.clone(), proxy.clone(), proxy.config.idle_timeout);
+        tokio::spawn(async move {
+            proxy
+                .metrics
+                .connections_open
+                .fetch_add(1, Ordering::Relaxed);
+            proxy
+                .metrics
+                .connections_total
+                .fetch_add(1, Ordering::Relaxed);
+            let connection = watcher.watch(builder.serve_connection_with_upgrades(io, service));
+            tokio::select! {
+                served = connection => if let Err(error) = served {
+                    tracing::debug!(%peer, %error, "client connection ended");
+                },
+                _ = idle_for(&activity, idle) => tracing::debug!(%peer, "idle connection closed"),
+            }
+            proxy
+                .metrics
+                .connections_open
+                .fetch_sub(1, Ordering::Relaxed);
+            drop(slot);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("gateway connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}
+
+fn builder(proxy: &Proxy) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(proxy.config.header_read_timeout)
+        // Headers past the read buffer are refused with 431.
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .max_concurrent_streams(256)
+        .keep_alive_interval(None);
+    builder
+}
+
+/// Resolves once a whole `period` passed without a byte read or written.
+async fn idle_for(activity: &AtomicBool, period: Duration) {
+    loop {
+        tokio::time::sleep(period).await;
+        if !activity.swap(false, Ordering::Relaxed) {
+            return;
+        }
+    }
+}
+
+/// The client's TCP stream, noting that bytes moved.
+struct Watched {
+    stream: TcpStream,
+    activity: Arc<AtomicBool>,
+}
+
+impl Watched {
+    fn moved(&self, bytes: usize) {
+        if bytes > 0 {
+            self.activity.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        self.moved(buf.filled().len() - before);
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = polled {
+            self.moved(written);
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(written)) = polled {
+            self.moved(written);
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
