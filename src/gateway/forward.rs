@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::header::HeaderValue;
-use http::uri::{PathAndQuery, Scheme};
+use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
@@ -22,6 +22,7 @@ use super::metrics::UpstreamError;
 use super::proxy::Proxy;
 use super::reply::{self, Failure};
 use super::routes::CompiledRoute;
+use super::upstream::{SendError, Upstream};
 use crate::balance::{Outcome, RetryToken, is_unavailable_status, may_retry};
 use crate::daemon::registry::Endpoint;
 
@@ -63,6 +64,7 @@ enum Tried {
 
 pub async fn run(
     proxy: &Proxy,
+    client: &Upstream,
     index: usize,
     route: &CompiledRoute,
     mut request: Outgoing,
@@ -97,16 +99,14 @@ pub async fn run(
         exchange.instance = Some(endpoint.id.clone());
         tried.push(endpoint.id.clone());
         let try_deadline = deadline.min(Instant::now() + config.per_try_timeout);
-        let tried_now = match upstream_request(&request, endpoint.addr, body) {
-            Err(error) => Tried::Failed(Outcome::ConnectFailed, upstream(endpoint, error)),
-            Ok(upstream) => {
-                let sent = proxy.client.request(upstream);
-                match tokio::time::timeout_at(try_deadline, sent).await {
-                    Err(_) => Tried::Failed(Outcome::Timeout, Failure::Timeout),
-                    Ok(Ok(response)) => Tried::Answered(response),
-                    Ok(Err(error)) => classify(&error, &request.over, config.max_body, endpoint),
-                }
-            }
+        let sent = client.send(
+            endpoint.addr,
+            upstream_request(&request, endpoint.addr, body),
+        );
+        let tried_now = match tokio::time::timeout_at(try_deadline, sent).await {
+            Err(_) => Tried::Failed(Outcome::Timeout, Failure::Timeout),
+            Ok(Ok(response)) => Tried::Answered(response),
+            Ok(Err(error)) => classify(error, &request.over, config.max_body, endpoint),
         };
         let failure = match tried_now {
             Tried::ClientFault(failure) => return fail(&failure),
@@ -190,22 +190,24 @@ fn healthy(proxy: &Proxy, service: &str) -> Arc<[Endpoint]> {
         .unwrap_or_else(|| Arc::from([]))
 }
 
+/// The request as an instance gets it: origin-form target, HTTP/1.1, the prepared headers
+/// (with a Host: the client's, or the instance's address for an HTTP/1.0 client without one).
 fn upstream_request(
     request: &Outgoing,
     addr: SocketAddr,
     body: UpstreamBody,
-) -> Result<Request<UpstreamBody>, http::Error> {
-    let uri = Uri::builder()
-        .scheme(Scheme::HTTP)
-        .authority(addr.to_string())
-        .path_and_query(request.target.clone())
-        .build()?;
+) -> Request<UpstreamBody> {
     let mut upstream = Request::new(body);
     *upstream.method_mut() = request.parts.method.clone();
-    *upstream.uri_mut() = uri;
+    *upstream.uri_mut() = Uri::from(request.target.clone());
     *upstream.version_mut() = Version::HTTP_11;
     *upstream.headers_mut() = request.parts.headers.clone();
-    Ok(upstream)
+    if !upstream.headers().contains_key(header::HOST)
+        && let Ok(host) = HeaderValue::from_str(&addr.to_string())
+    {
+        upstream.headers_mut().insert(header::HOST, host);
+    }
+    upstream
 }
 
 /// The instance's response on its way to the client, holding the balancer guards while its
@@ -234,29 +236,18 @@ fn answer(
     })
 }
 
-fn classify(
-    error: &hyper_util::client::legacy::Error,
-    over: &AtomicBool,
-    limit: u64,
-    endpoint: &Endpoint,
-) -> Tried {
+fn classify(error: SendError, over: &AtomicBool, limit: u64, endpoint: &Endpoint) -> Tried {
     if over.load(Ordering::Acquire) {
         return Tried::ClientFault(Failure::TooLarge { limit });
     }
-    if error.is_connect() {
-        return Tried::Failed(Outcome::ConnectFailed, upstream(endpoint, error));
-    }
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if cause
-            .downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_user)
-        {
-            return Tried::ClientFault(Failure::BodyBroken);
+    match error {
+        SendError::Connect(_) | SendError::ConnectTimeout(_) => {
+            Tried::Failed(Outcome::ConnectFailed, upstream(endpoint, error))
         }
-        source = cause.source();
+        // The client's body failed while being sent: not the instance's fault.
+        SendError::Exchange(error) if error.is_user() => Tried::ClientFault(Failure::BodyBroken),
+        SendError::Exchange(_) => Tried::Failed(Outcome::Broken, upstream(endpoint, error)),
     }
-    Tried::Failed(Outcome::Broken, upstream(endpoint, error))
 }
 
 /// A 502 naming the instance and the innermost cause ("Connection refused (os error 111)").

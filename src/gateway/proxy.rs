@@ -13,24 +13,20 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Incoming};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::body::{Counted, ReplyBody, RequestBody, UpstreamBody};
+use super::body::{Counted, ReplyBody, RequestBody};
 use super::forward::{self, Exchange};
 use super::headers;
 use super::metrics::Metrics;
 use super::reply::{self, Failure};
 use super::routes::{self, CompiledRoute, RouteTable};
-use super::{GatewayConfig, POOL_IDLE_TIMEOUT, REPLAYABLE_BODY_BYTES};
+use super::upstream::Upstream;
+use super::{GatewayConfig, REPLAYABLE_BODY_BYTES};
 use crate::balance::{BalanceConfig, RetryConfig, ServiceBalancer, ServiceStats, Strategy};
 use crate::daemon::registry::HealthyView;
 use crate::manifest::Balance;
-
-pub type UpstreamClient = Client<HttpConnector, UpstreamBody>;
 
 /// The gateway's shared state: every connection's requests run through it.
 #[derive(Debug)]
@@ -39,7 +35,6 @@ pub struct Proxy {
     pub routes: RouteTable,
     /// The registry's healthy view: read per try, never copied.
     pub view: watch::Receiver<Arc<HealthyView>>,
-    pub client: UpstreamClient,
     pub metrics: Metrics,
 }
 
@@ -71,7 +66,6 @@ impl Proxy {
                 .map(|route| (route.label.clone(), route.service.clone())),
         );
         Proxy {
-            client: upstream_client(&config),
             routes: RouteTable::new(compiled),
             view,
             metrics,
@@ -106,9 +100,11 @@ impl Proxy {
         self.metrics.render(out, &self.balancing(), &view);
     }
 
-    /// Serves one request; never fails (every problem is an HTTP answer).
+    /// Serves one request through `client` (the calling worker's connections); never fails:
+    /// every problem is an HTTP answer.
     pub async fn handle(
-        self: Arc<Self>,
+        &self,
+        client: &Upstream,
         request: Request<Incoming>,
         peer: SocketAddr,
     ) -> Result<Response<ReplyBody>, Infallible> {
@@ -118,7 +114,7 @@ impl Proxy {
         let uri = request.uri().clone();
         let mut exchange = Exchange::default();
         let response = self
-            .dispatch(request, peer, &request_id, &mut exchange)
+            .dispatch(client, request, peer, &request_id, &mut exchange)
             .await;
         let took = started.elapsed();
         let status = response.status().as_u16();
@@ -139,6 +135,7 @@ impl Proxy {
 
     async fn dispatch(
         &self,
+        client: &Upstream,
         mut request: Request<Incoming>,
         peer: SocketAddr,
         request_id: &HeaderValue,
@@ -203,7 +200,7 @@ impl Proxy {
             on_upgrade,
             deadline,
         };
-        forward::run(self, index, route, request, request_id, exchange).await
+        forward::run(self, client, index, route, request, request_id, exchange).await
     }
 }
 
@@ -253,20 +250,6 @@ fn balance_config(config: &GatewayConfig, balance: Balance) -> BalanceConfig {
         retry: RetryConfig::default(),
         ..BalanceConfig::default()
     }
-}
-
-/// Pooled keep-alive HTTP/1.1 to instances, TCP_NODELAY, bounded connect time.
-fn upstream_client(config: &GatewayConfig) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(config.connect_timeout));
-    connector.set_keepalive(Some(std::time::Duration::from_secs(60)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .pool_max_idle_per_host(1024)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(connector)
 }
 
 /// Forgets the breaker state of instances that left the healthy view, whenever it changes.
