@@ -7,7 +7,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::header::{self, HeaderValue};
 use http::uri::PathAndQuery;
@@ -44,8 +43,6 @@ pub struct Outgoing {
     /// The path and query upstream (prefix stripped).
     pub target: PathAndQuery,
     pub body: RequestBody,
-    /// Raised when the client's body passed `max_body`.
-    pub over: Arc<AtomicBool>,
     pub idempotent: bool,
     /// The client's side of an upgrade, when it asked for one.
     pub on_upgrade: Option<OnUpgrade>,
@@ -72,8 +69,8 @@ pub async fn run(
     exchange: &mut Exchange,
 ) -> Response<ReplyBody> {
     let service = &*route.service;
-    let path = request.parts.uri.path().to_owned();
-    let fail = |failure: &Failure| reply::failure(failure, Some(service), &path, request_id);
+    let uri = request.parts.uri.clone();
+    let fail = |failure: &Failure| reply::failure(failure, Some(service), uri.path(), request_id);
     let permit = match route.balancer.admit() {
         Ok(permit) => permit,
         Err(overloaded) => {
@@ -97,7 +94,6 @@ pub async fn run(
             return fail(&last);
         };
         exchange.instance = Some(endpoint.id.clone());
-        tried.push(endpoint.id.clone());
         let try_deadline = deadline.min(Instant::now() + config.per_try_timeout);
         let sent = client.send(
             endpoint.addr,
@@ -106,7 +102,7 @@ pub async fn run(
         let tried_now = match tokio::time::timeout_at(try_deadline, sent).await {
             Err(_) => Tried::Failed(Outcome::Timeout, Failure::Timeout),
             Ok(Ok(response)) => Tried::Answered(response),
-            Ok(Err(error)) => classify(error, &request.over, config.max_body, endpoint),
+            Ok(Err(error)) => classify(error, &request.body, config.max_body, endpoint),
         };
         let failure = match tried_now {
             Tried::ClientFault(failure) => return fail(&failure),
@@ -120,7 +116,17 @@ pub async fn run(
                         .upstream_error(index, UpstreamError::Unavailable);
                 }
                 let next = unavailable
-                    .then(|| next_retry(proxy, route, &request, &tried, exchange.retries, &outcome))
+                    .then(|| {
+                        next_retry(
+                            proxy,
+                            route,
+                            &request,
+                            &tried,
+                            endpoint,
+                            exchange.retries,
+                            &outcome,
+                        )
+                    })
                     .flatten();
                 let Some(backoff) = next.filter(|b| Instant::now() + *b < deadline) else {
                     let on_upgrade = request.on_upgrade.take();
@@ -142,7 +148,15 @@ pub async fn run(
                     Outcome::Broken | Outcome::Status(_) => UpstreamError::Broken,
                 };
                 proxy.metrics.upstream_error(index, kind);
-                let next = next_retry(proxy, route, &request, &tried, exchange.retries, &outcome);
+                let next = next_retry(
+                    proxy,
+                    route,
+                    &request,
+                    &tried,
+                    endpoint,
+                    exchange.retries,
+                    &outcome,
+                );
                 match next.filter(|b| Instant::now() + *b < deadline) {
                     Some(backoff) => (backoff, failure),
                     None => return fail(&failure),
@@ -151,6 +165,7 @@ pub async fn run(
         };
         let (backoff, failure) = failure;
         last = failure;
+        tried.push(endpoint.id.clone());
         drop(attempt);
         let Some(token) = permit.try_retry() else {
             return fail(&last);
@@ -162,12 +177,14 @@ pub async fn run(
 }
 
 /// The backoff before another try, when one is allowed: retries left, safe for this method
-/// and outcome, a body that can be sent again, and a healthy instance not tried yet.
+/// and outcome, a body that can be sent again, and a healthy instance not tried yet (neither
+/// `current` nor one in `tried`).
 fn next_retry(
     proxy: &Proxy,
     route: &CompiledRoute,
     request: &Outgoing,
     tried: &[Arc<str>],
+    current: &Endpoint,
     retries: u32,
     outcome: &Outcome,
 ) -> Option<std::time::Duration> {
@@ -176,7 +193,7 @@ fn next_retry(
         && request.body.replayable()
         && healthy(proxy, &route.service)
             .iter()
-            .any(|endpoint| !tried.contains(&endpoint.id));
+            .any(|other| other.id != current.id && !tried.contains(&other.id));
     allowed.then(|| route.balancer.config().retry.backoff(retries + 1))
 }
 
@@ -236,8 +253,8 @@ fn answer(
     })
 }
 
-fn classify(error: SendError, over: &AtomicBool, limit: u64, endpoint: &Endpoint) -> Tried {
-    if over.load(Ordering::Acquire) {
+fn classify(error: SendError, body: &RequestBody, limit: u64, endpoint: &Endpoint) -> Tried {
+    if body.over_limit() {
         return Tried::ClientFault(Failure::TooLarge { limit });
     }
     match error {

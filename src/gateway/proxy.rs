@@ -2,21 +2,22 @@
 //! the body limit, then [`super::forward`] to an instance; and for every request, whatever
 //! its fate, one access-log line and the metrics.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Incoming};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::body::{Counted, ReplyBody, RequestBody};
+use super::body::{ReplyBody, RequestBody};
 use super::forward::{self, Exchange};
 use super::headers;
 use super::metrics::Metrics;
@@ -166,12 +167,18 @@ impl Proxy {
 
         let upgrade = headers::is_upgrade(request.headers());
         let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-        let target = route.rewrite(path, uri.query());
-        let target =
-            match http::uri::PathAndQuery::from_maybe_shared(Bytes::from(target.into_owned())) {
-                Ok(target) => target,
-                Err(_) => return own(&Failure::BadTarget("the path cannot be sent on"), service),
-            };
+        let target = match (route.rewrite(path, uri.query()), uri.path_and_query()) {
+            // Nothing stripped: the client's target as it is, without a copy.
+            (Cow::Borrowed(same), Some(original)) if same == original.as_str() => original.clone(),
+            (rewritten, _) => {
+                match PathAndQuery::from_maybe_shared(Bytes::from(rewritten.into_owned())) {
+                    Ok(target) => target,
+                    Err(_) => {
+                        return own(&Failure::BadTarget("the path cannot be sent on"), service);
+                    }
+                }
+            }
+        };
         let (mut parts, body) = request.into_parts();
         let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
         headers::forward_request(
@@ -181,11 +188,10 @@ impl Proxy {
             peer.ip(),
             request_id,
         );
-        let over = Arc::new(AtomicBool::new(false));
         let idempotent = crate::balance::is_idempotent(&parts.method);
         // The whole request, a body kept for retries included, has request_timeout.
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
-        let read = request_body(body, declared, idempotent, limit, over.clone());
+        let read = request_body(body, declared, idempotent, limit);
         let body = match tokio::time::timeout_at(deadline, read).await {
             Ok(Ok(body)) => body,
             Ok(Err(failure)) => return own(&failure, service),
@@ -195,7 +201,6 @@ impl Proxy {
             parts,
             target,
             body,
-            over,
             idempotent,
             on_upgrade,
             deadline,
@@ -221,14 +226,13 @@ async fn request_body(
     declared: Option<u64>,
     idempotent: bool,
     limit: u64,
-    over: Arc<AtomicBool>,
 ) -> Result<RequestBody, Failure> {
     if body.is_end_stream() {
         return Ok(RequestBody::Empty);
     }
     let small = declared.is_some_and(|length| length <= REPLAYABLE_BODY_BYTES.min(limit));
     if !(idempotent && small) {
-        return Ok(RequestBody::once(Counted::new(body, limit, over)));
+        return Ok(RequestBody::once(body, limit));
     }
     let cap = usize::try_from(REPLAYABLE_BODY_BYTES.min(limit)).unwrap_or(usize::MAX);
     match Limited::new(body, cap).collect().await {
