@@ -104,7 +104,14 @@ pub async fn run(
             Ok(Ok(response)) => Tried::Answered(response),
             Ok(Err(error)) => classify(error, &request.body, config.max_body, endpoint),
         };
-        let failure = match tried_now {
+        let next = |outcome: &Outcome| {
+            let retries = exchange.retries;
+            let backoff = next_retry(proxy, route, &request, &tried, endpoint, retries, outcome)
+                .filter(|backoff| Instant::now() + *backoff < deadline)?;
+            // Only a retry the budget grants is taken; else the caller gets this answer.
+            permit.try_retry().map(|token| (backoff, token))
+        };
+        let (backoff, token, failure) = match tried_now {
             Tried::ClientFault(failure) => return fail(&failure),
             Tried::Answered(response) => {
                 let outcome = Outcome::Status(response.status());
@@ -115,20 +122,7 @@ pub async fn run(
                         .metrics
                         .upstream_error(index, UpstreamError::Unavailable);
                 }
-                let next = unavailable
-                    .then(|| {
-                        next_retry(
-                            proxy,
-                            route,
-                            &request,
-                            &tried,
-                            endpoint,
-                            exchange.retries,
-                            &outcome,
-                        )
-                    })
-                    .flatten();
-                let Some(backoff) = next.filter(|b| Instant::now() + *b < deadline) else {
+                let Some((backoff, token)) = unavailable.then(|| next(&outcome)).flatten() else {
                     let on_upgrade = request.on_upgrade.take();
                     let hold = Hold {
                         attempt,
@@ -138,7 +132,7 @@ pub async fn run(
                     return answer(response, hold, on_upgrade, request_id);
                 };
                 let reason = format!("answered {}", response.status());
-                (backoff, upstream_reason(endpoint, reason))
+                (backoff, token, upstream_reason(endpoint, reason))
             }
             Tried::Failed(outcome, failure) => {
                 attempt.record(&outcome);
@@ -148,28 +142,15 @@ pub async fn run(
                     Outcome::Broken | Outcome::Status(_) => UpstreamError::Broken,
                 };
                 proxy.metrics.upstream_error(index, kind);
-                let next = next_retry(
-                    proxy,
-                    route,
-                    &request,
-                    &tried,
-                    endpoint,
-                    exchange.retries,
-                    &outcome,
-                );
-                match next.filter(|b| Instant::now() + *b < deadline) {
-                    Some(backoff) => (backoff, failure),
+                match next(&outcome) {
+                    Some((backoff, token)) => (backoff, token, failure),
                     None => return fail(&failure),
                 }
             }
         };
-        let (backoff, failure) = failure;
         last = failure;
         tried.push(endpoint.id.clone());
         drop(attempt);
-        let Some(token) = permit.try_retry() else {
-            return fail(&last);
-        };
         retry = Some(token);
         exchange.retries += 1;
         tokio::time::sleep(backoff).await;
