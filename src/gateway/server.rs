@@ -42,6 +42,11 @@ pub fn start(
 ) -> io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     // Every socket is bound before any thread starts: a failure leaves nothing running.
     let mut addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    if port != 0 {
+        // SO_REUSEPORT would let this gateway share the port with another stack's (same
+        // user): a plain bind first fails if anything listens there already.
+        drop(std::net::TcpListener::bind(addr)?);
+    }
     let mut bound = Vec::new();
     for _ in 0..workers.max(1) {
         let runtime = tokio::runtime::Builder::new_current_thread()
