@@ -102,10 +102,10 @@ prefix = "/rr"
 service = "rr"
 balance = "round_robin"
 [services.p2c]
-command = [{fixture}, "http"]
+command = [{fixture}, "keepalive"]
 replicas = 3
 [services.rr]
-command = [{fixture}, "http"]
+command = [{fixture}, "keepalive"]
 replicas = 3
 "#,
     );

@@ -25,7 +25,7 @@ port = 0
 prefix = "/web"
 service = "web"
 [services.web]
-command = [{fixture}, "http"]
+command = [{fixture}, "keepalive"]
 replicas = 3
 restart = { backoff = "200ms" }
 "#,

@@ -163,6 +163,8 @@ pub async fn run(manifest: Manifest) -> Result<()> {
     let shutdown = CancellationToken::new();
     // The gateway stops after the services: it drains only once nothing is left to serve.
     let gateway_stop = CancellationToken::new();
+    // However `run` ends, the gateway's worker threads stop too.
+    let _gateway_stop_guard = gateway_stop.clone().drop_guard();
     let (gateway, gateway_task) = if manifest.gateway_enabled() {
         let config = GatewayConfig::from(&manifest.gateway);
         let view = registry.healthy_view();

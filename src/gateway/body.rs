@@ -90,15 +90,28 @@ pub enum RequestBody {
     Once {
         slot: Arc<Mutex<Option<Counted>>>,
         hint: SizeHint,
+        /// Raised when the stream passed its limit.
+        over: Arc<AtomicBool>,
     },
 }
 
 impl RequestBody {
-    pub fn once(body: Counted) -> Self {
-        let hint = body.size_hint();
+    /// The client's body, streamed to the first try that reads it, counted against `limit`.
+    pub fn once(body: Incoming, limit: u64) -> Self {
+        let over = Arc::new(AtomicBool::new(false));
+        let body = Counted::new(body, limit, over.clone());
         RequestBody::Once {
+            hint: body.size_hint(),
             slot: Arc::new(Mutex::new(Some(body))),
-            hint,
+            over,
+        }
+    }
+
+    /// True once the client's body passed the limit (→ 413).
+    pub fn over_limit(&self) -> bool {
+        match self {
+            RequestBody::Once { over, .. } => over.load(Ordering::Acquire),
+            RequestBody::Empty | RequestBody::Buffered(_) => false,
         }
     }
 
@@ -117,7 +130,7 @@ impl RequestBody {
         match self {
             RequestBody::Empty => Some(UpstreamBody::Full(None)),
             RequestBody::Buffered(bytes) => Some(UpstreamBody::Full(Some(bytes.clone()))),
-            RequestBody::Once { slot, hint } => self.replayable().then(|| UpstreamBody::Once {
+            RequestBody::Once { slot, hint, .. } => self.replayable().then(|| UpstreamBody::Once {
                 slot: slot.clone(),
                 taken: None,
                 hint: *hint,

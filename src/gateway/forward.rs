@@ -7,10 +7,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use http::header::HeaderValue;
-use http::uri::{PathAndQuery, Scheme};
+use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
@@ -22,6 +21,7 @@ use super::metrics::UpstreamError;
 use super::proxy::Proxy;
 use super::reply::{self, Failure};
 use super::routes::CompiledRoute;
+use super::upstream::{SendError, Upstream};
 use crate::balance::{Outcome, RetryToken, is_unavailable_status, may_retry};
 use crate::daemon::registry::Endpoint;
 
@@ -43,8 +43,6 @@ pub struct Outgoing {
     /// The path and query upstream (prefix stripped).
     pub target: PathAndQuery,
     pub body: RequestBody,
-    /// Raised when the client's body passed `max_body`.
-    pub over: Arc<AtomicBool>,
     pub idempotent: bool,
     /// The client's side of an upgrade, when it asked for one.
     pub on_upgrade: Option<OnUpgrade>,
@@ -63,6 +61,7 @@ enum Tried {
 
 pub async fn run(
     proxy: &Proxy,
+    client: &Upstream,
     index: usize,
     route: &CompiledRoute,
     mut request: Outgoing,
@@ -70,8 +69,8 @@ pub async fn run(
     exchange: &mut Exchange,
 ) -> Response<ReplyBody> {
     let service = &*route.service;
-    let path = request.parts.uri.path().to_owned();
-    let fail = |failure: &Failure| reply::failure(failure, Some(service), &path, request_id);
+    let uri = request.parts.uri.clone();
+    let fail = |failure: &Failure| reply::failure(failure, Some(service), uri.path(), request_id);
     let permit = match route.balancer.admit() {
         Ok(permit) => permit,
         Err(overloaded) => {
@@ -95,20 +94,24 @@ pub async fn run(
             return fail(&last);
         };
         exchange.instance = Some(endpoint.id.clone());
-        tried.push(endpoint.id.clone());
         let try_deadline = deadline.min(Instant::now() + config.per_try_timeout);
-        let tried_now = match upstream_request(&request, endpoint.addr, body) {
-            Err(error) => Tried::Failed(Outcome::ConnectFailed, upstream(endpoint, error)),
-            Ok(upstream) => {
-                let sent = proxy.client.request(upstream);
-                match tokio::time::timeout_at(try_deadline, sent).await {
-                    Err(_) => Tried::Failed(Outcome::Timeout, Failure::Timeout),
-                    Ok(Ok(response)) => Tried::Answered(response),
-                    Ok(Err(error)) => classify(&error, &request.over, config.max_body, endpoint),
-                }
-            }
+        let sent = client.send(
+            endpoint.addr,
+            upstream_request(&request, endpoint.addr, body),
+        );
+        let tried_now = match tokio::time::timeout_at(try_deadline, sent).await {
+            Err(_) => Tried::Failed(Outcome::Timeout, Failure::Timeout),
+            Ok(Ok(response)) => Tried::Answered(response),
+            Ok(Err(error)) => classify(error, &request.body, config.max_body, endpoint),
         };
-        let failure = match tried_now {
+        let next = |outcome: &Outcome| {
+            let retries = exchange.retries;
+            let backoff = next_retry(proxy, route, &request, &tried, endpoint, retries, outcome)
+                .filter(|backoff| Instant::now() + *backoff < deadline)?;
+            // Only a retry the budget grants is taken; else the caller gets this answer.
+            permit.try_retry().map(|token| (backoff, token))
+        };
+        let (backoff, token, failure) = match tried_now {
             Tried::ClientFault(failure) => return fail(&failure),
             Tried::Answered(response) => {
                 let outcome = Outcome::Status(response.status());
@@ -119,10 +122,7 @@ pub async fn run(
                         .metrics
                         .upstream_error(index, UpstreamError::Unavailable);
                 }
-                let next = unavailable
-                    .then(|| next_retry(proxy, route, &request, &tried, exchange.retries, &outcome))
-                    .flatten();
-                let Some(backoff) = next.filter(|b| Instant::now() + *b < deadline) else {
+                let Some((backoff, token)) = unavailable.then(|| next(&outcome)).flatten() else {
                     let on_upgrade = request.on_upgrade.take();
                     let hold = Hold {
                         attempt,
@@ -132,7 +132,7 @@ pub async fn run(
                     return answer(response, hold, on_upgrade, request_id);
                 };
                 let reason = format!("answered {}", response.status());
-                (backoff, upstream_reason(endpoint, reason))
+                (backoff, token, upstream_reason(endpoint, reason))
             }
             Tried::Failed(outcome, failure) => {
                 attempt.record(&outcome);
@@ -142,19 +142,15 @@ pub async fn run(
                     Outcome::Broken | Outcome::Status(_) => UpstreamError::Broken,
                 };
                 proxy.metrics.upstream_error(index, kind);
-                let next = next_retry(proxy, route, &request, &tried, exchange.retries, &outcome);
-                match next.filter(|b| Instant::now() + *b < deadline) {
-                    Some(backoff) => (backoff, failure),
+                match next(&outcome) {
+                    Some((backoff, token)) => (backoff, token, failure),
                     None => return fail(&failure),
                 }
             }
         };
-        let (backoff, failure) = failure;
         last = failure;
+        tried.push(endpoint.id.clone());
         drop(attempt);
-        let Some(token) = permit.try_retry() else {
-            return fail(&last);
-        };
         retry = Some(token);
         exchange.retries += 1;
         tokio::time::sleep(backoff).await;
@@ -162,12 +158,14 @@ pub async fn run(
 }
 
 /// The backoff before another try, when one is allowed: retries left, safe for this method
-/// and outcome, a body that can be sent again, and a healthy instance not tried yet.
+/// and outcome, a body that can be sent again, and a healthy instance not tried yet (neither
+/// `current` nor one in `tried`).
 fn next_retry(
     proxy: &Proxy,
     route: &CompiledRoute,
     request: &Outgoing,
     tried: &[Arc<str>],
+    current: &Endpoint,
     retries: u32,
     outcome: &Outcome,
 ) -> Option<std::time::Duration> {
@@ -176,7 +174,7 @@ fn next_retry(
         && request.body.replayable()
         && healthy(proxy, &route.service)
             .iter()
-            .any(|endpoint| !tried.contains(&endpoint.id));
+            .any(|other| other.id != current.id && !tried.contains(&other.id));
     allowed.then(|| route.balancer.config().retry.backoff(retries + 1))
 }
 
@@ -190,22 +188,24 @@ fn healthy(proxy: &Proxy, service: &str) -> Arc<[Endpoint]> {
         .unwrap_or_else(|| Arc::from([]))
 }
 
+/// The request as an instance gets it: origin-form target, HTTP/1.1, the prepared headers
+/// (with a Host: the client's, or the instance's address for an HTTP/1.0 client without one).
 fn upstream_request(
     request: &Outgoing,
     addr: SocketAddr,
     body: UpstreamBody,
-) -> Result<Request<UpstreamBody>, http::Error> {
-    let uri = Uri::builder()
-        .scheme(Scheme::HTTP)
-        .authority(addr.to_string())
-        .path_and_query(request.target.clone())
-        .build()?;
+) -> Request<UpstreamBody> {
     let mut upstream = Request::new(body);
     *upstream.method_mut() = request.parts.method.clone();
-    *upstream.uri_mut() = uri;
+    *upstream.uri_mut() = Uri::from(request.target.clone());
     *upstream.version_mut() = Version::HTTP_11;
     *upstream.headers_mut() = request.parts.headers.clone();
-    Ok(upstream)
+    if !upstream.headers().contains_key(header::HOST)
+        && let Ok(host) = HeaderValue::from_str(&addr.to_string())
+    {
+        upstream.headers_mut().insert(header::HOST, host);
+    }
+    upstream
 }
 
 /// The instance's response on its way to the client, holding the balancer guards while its
@@ -234,29 +234,18 @@ fn answer(
     })
 }
 
-fn classify(
-    error: &hyper_util::client::legacy::Error,
-    over: &AtomicBool,
-    limit: u64,
-    endpoint: &Endpoint,
-) -> Tried {
-    if over.load(Ordering::Acquire) {
+fn classify(error: SendError, body: &RequestBody, limit: u64, endpoint: &Endpoint) -> Tried {
+    if body.over_limit() {
         return Tried::ClientFault(Failure::TooLarge { limit });
     }
-    if error.is_connect() {
-        return Tried::Failed(Outcome::ConnectFailed, upstream(endpoint, error));
-    }
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if cause
-            .downcast_ref::<hyper::Error>()
-            .is_some_and(hyper::Error::is_user)
-        {
-            return Tried::ClientFault(Failure::BodyBroken);
+    match error {
+        SendError::Connect(_) | SendError::ConnectTimeout(_) => {
+            Tried::Failed(Outcome::ConnectFailed, upstream(endpoint, error))
         }
-        source = cause.source();
+        // The client's body failed while being sent: not the instance's fault.
+        SendError::Exchange(error) if error.is_user() => Tried::ClientFault(Failure::BodyBroken),
+        SendError::Exchange(_) => Tried::Failed(Outcome::Broken, upstream(endpoint, error)),
     }
-    Tried::Failed(Outcome::Broken, upstream(endpoint, error))
 }
 
 /// A 502 naming the instance and the innermost cause ("Connection refused (os error 111)").

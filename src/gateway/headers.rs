@@ -7,6 +7,7 @@
 
 use std::net::IpAddr;
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -44,6 +45,13 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 /// Removes hop-by-hop headers; for an upgrade, leaves exactly `Connection: upgrade` and the
 /// `Upgrade` header.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Usually there are none: one pass over the names beats a lookup per kind.
+    if !headers.keys().any(is_hop_by_hop) {
+        if upgrade {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        }
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = connection_tokens(headers)
             .filter(|token| !(upgrade && token.eq_ignore_ascii_case("upgrade")))
@@ -69,6 +77,15 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TE
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
+
 /// Prepares a client's request headers for an instance. `authority` is the request URI's
 /// authority (HTTP/2 carries Host there); `peer` is the client's address.
 pub fn forward_request(
@@ -82,11 +99,10 @@ pub fn forward_request(
     // The gateway reads the client's body itself (hyper answers its 100-continue); the
     // instance gets the body without having to ask for it.
     headers.remove(header::EXPECT);
-    if !headers.contains_key(header::HOST)
-        && let Some(host) = authority.and_then(|a| HeaderValue::from_str(a).ok())
-    {
-        headers.insert(header::HOST, host);
-    }
+    let host = match headers.get(header::HOST) {
+        Some(host) => Some(host.clone()),
+        None => authority.and_then(|a| HeaderValue::from_str(a).ok()),
+    };
     let forwarded_for = {
         let earlier: Vec<&str> = headers
             .get_all(&X_FORWARDED_FOR)
@@ -99,14 +115,19 @@ pub fn forward_request(
             format!("{}, {peer}", earlier.join(", "))
         }
     };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+    if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(forwarded_for)) {
         headers.insert(&X_FORWARDED_FOR, value);
     }
     headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    match headers.get(header::HOST).cloned() {
-        Some(host) => headers.insert(&X_FORWARDED_HOST, host),
-        None => headers.remove(&X_FORWARDED_HOST),
-    };
+    match host {
+        Some(host) => {
+            headers.insert(&X_FORWARDED_HOST, host.clone());
+            headers.insert(header::HOST, host);
+        }
+        None => {
+            headers.remove(&X_FORWARDED_HOST);
+        }
+    }
     headers.insert(&X_REQUEST_ID, request_id.clone());
 }
 

@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //!
-//! - [`server`]: accepting connections (HTTP/1.1 and h2c), limits, idle close, drain.
+//! - [`server`]: worker threads accepting connections (HTTP/1.1 and h2c), limits, idle
+//!   close, drain.
 //! - [`proxy`]: one request end to end: own endpoints, target checks, route, forward, log.
 //! - [`forward`]: the tries on instances: pick, send, judge, retry when safe.
 //! - [`routes`]: prefix matching, prefix stripping and request-target safety, as pure code.
@@ -13,6 +14,7 @@
 //! - [`body`]: request bodies (counted, replayable when small) and reply bodies.
 //! - [`reply`]: the gateway's own JSON answers (404, 413, 502, 503, 504, ...).
 //! - [`metrics`]: counters and latency histograms in Prometheus text.
+//! - [`upstream`]: each worker's keep-alive connections to instances.
 //! - [`upgrade`]: WebSocket and other `Upgrade` tunnels.
 
 pub mod body;
@@ -24,6 +26,7 @@ pub mod reply;
 pub mod routes;
 pub mod server;
 pub mod upgrade;
+pub mod upstream;
 
 #[cfg(test)]
 mod tests;
@@ -49,6 +52,9 @@ pub const REPLAYABLE_BODY_BYTES: u64 = 64 << 10;
 /// Upstream connections idle longer than this are closed: below the services' own idle
 /// timeouts, so the gateway never reuses a connection the service is closing.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Worker threads at most, whatever the core count.
+pub const MAX_WORKERS: usize = 16;
 
 /// How long open connections get to finish their requests once the gateway stops.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -108,11 +114,10 @@ impl Gateway {
         view: watch::Receiver<Arc<HealthyView>>,
         shutdown: CancellationToken,
     ) -> std::io::Result<(Gateway, tokio::task::JoinHandle<()>)> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-        let addr = listener.local_addr()?;
         let proxy = Arc::new(proxy::Proxy::new(config, view));
-        tokio::spawn(proxy::forget_departed(proxy.clone(), shutdown.clone()));
-        let task = tokio::spawn(server::serve(listener, proxy.clone(), shutdown));
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
+        let (addr, task) = server::start(port, proxy.clone(), workers, shutdown.clone())?;
+        tokio::spawn(proxy::forget_departed(proxy.clone(), shutdown));
         Ok((Gateway { proxy, addr }, task))
     }
 

@@ -2,35 +2,32 @@
 //! the body limit, then [`super::forward`] to an instance; and for every request, whatever
 //! its fate, one access-log line and the metrics.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Incoming};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::body::{Counted, ReplyBody, RequestBody, UpstreamBody};
+use super::body::{ReplyBody, RequestBody};
 use super::forward::{self, Exchange};
 use super::headers;
 use super::metrics::Metrics;
 use super::reply::{self, Failure};
 use super::routes::{self, CompiledRoute, RouteTable};
-use super::{GatewayConfig, POOL_IDLE_TIMEOUT, REPLAYABLE_BODY_BYTES};
+use super::upstream::Upstream;
+use super::{GatewayConfig, REPLAYABLE_BODY_BYTES};
 use crate::balance::{BalanceConfig, RetryConfig, ServiceBalancer, ServiceStats, Strategy};
 use crate::daemon::registry::HealthyView;
 use crate::manifest::Balance;
-
-pub type UpstreamClient = Client<HttpConnector, UpstreamBody>;
 
 /// The gateway's shared state: every connection's requests run through it.
 #[derive(Debug)]
@@ -39,7 +36,6 @@ pub struct Proxy {
     pub routes: RouteTable,
     /// The registry's healthy view: read per try, never copied.
     pub view: watch::Receiver<Arc<HealthyView>>,
-    pub client: UpstreamClient,
     pub metrics: Metrics,
 }
 
@@ -71,7 +67,6 @@ impl Proxy {
                 .map(|route| (route.label.clone(), route.service.clone())),
         );
         Proxy {
-            client: upstream_client(&config),
             routes: RouteTable::new(compiled),
             view,
             metrics,
@@ -106,9 +101,11 @@ impl Proxy {
         self.metrics.render(out, &self.balancing(), &view);
     }
 
-    /// Serves one request; never fails (every problem is an HTTP answer).
+    /// Serves one request through `client` (the calling worker's connections); never fails:
+    /// every problem is an HTTP answer.
     pub async fn handle(
-        self: Arc<Self>,
+        &self,
+        client: &Upstream,
         request: Request<Incoming>,
         peer: SocketAddr,
     ) -> Result<Response<ReplyBody>, Infallible> {
@@ -118,7 +115,7 @@ impl Proxy {
         let uri = request.uri().clone();
         let mut exchange = Exchange::default();
         let response = self
-            .dispatch(request, peer, &request_id, &mut exchange)
+            .dispatch(client, request, peer, &request_id, &mut exchange)
             .await;
         let took = started.elapsed();
         let status = response.status().as_u16();
@@ -139,6 +136,7 @@ impl Proxy {
 
     async fn dispatch(
         &self,
+        client: &Upstream,
         mut request: Request<Incoming>,
         peer: SocketAddr,
         request_id: &HeaderValue,
@@ -169,12 +167,18 @@ impl Proxy {
 
         let upgrade = headers::is_upgrade(request.headers());
         let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-        let target = route.rewrite(path, uri.query());
-        let target =
-            match http::uri::PathAndQuery::from_maybe_shared(Bytes::from(target.into_owned())) {
-                Ok(target) => target,
-                Err(_) => return own(&Failure::BadTarget("the path cannot be sent on"), service),
-            };
+        let target = match (route.rewrite(path, uri.query()), uri.path_and_query()) {
+            // Nothing stripped: the client's target as it is, without a copy.
+            (Cow::Borrowed(same), Some(original)) if same == original.as_str() => original.clone(),
+            (rewritten, _) => {
+                match PathAndQuery::from_maybe_shared(Bytes::from(rewritten.into_owned())) {
+                    Ok(target) => target,
+                    Err(_) => {
+                        return own(&Failure::BadTarget("the path cannot be sent on"), service);
+                    }
+                }
+            }
+        };
         let (mut parts, body) = request.into_parts();
         let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
         headers::forward_request(
@@ -184,11 +188,10 @@ impl Proxy {
             peer.ip(),
             request_id,
         );
-        let over = Arc::new(AtomicBool::new(false));
         let idempotent = crate::balance::is_idempotent(&parts.method);
         // The whole request, a body kept for retries included, has request_timeout.
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
-        let read = request_body(body, declared, idempotent, limit, over.clone());
+        let read = request_body(body, declared, idempotent, limit);
         let body = match tokio::time::timeout_at(deadline, read).await {
             Ok(Ok(body)) => body,
             Ok(Err(failure)) => return own(&failure, service),
@@ -198,12 +201,11 @@ impl Proxy {
             parts,
             target,
             body,
-            over,
             idempotent,
             on_upgrade,
             deadline,
         };
-        forward::run(self, index, route, request, request_id, exchange).await
+        forward::run(self, client, index, route, request, request_id, exchange).await
     }
 }
 
@@ -224,14 +226,13 @@ async fn request_body(
     declared: Option<u64>,
     idempotent: bool,
     limit: u64,
-    over: Arc<AtomicBool>,
 ) -> Result<RequestBody, Failure> {
     if body.is_end_stream() {
         return Ok(RequestBody::Empty);
     }
     let small = declared.is_some_and(|length| length <= REPLAYABLE_BODY_BYTES.min(limit));
     if !(idempotent && small) {
-        return Ok(RequestBody::once(Counted::new(body, limit, over)));
+        return Ok(RequestBody::once(body, limit));
     }
     let cap = usize::try_from(REPLAYABLE_BODY_BYTES.min(limit)).unwrap_or(usize::MAX);
     match Limited::new(body, cap).collect().await {
@@ -253,20 +254,6 @@ fn balance_config(config: &GatewayConfig, balance: Balance) -> BalanceConfig {
         retry: RetryConfig::default(),
         ..BalanceConfig::default()
     }
-}
-
-/// Pooled keep-alive HTTP/1.1 to instances, TCP_NODELAY, bounded connect time.
-fn upstream_client(config: &GatewayConfig) -> UpstreamClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(config.connect_timeout));
-    connector.set_keepalive(Some(std::time::Duration::from_secs(60)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .pool_max_idle_per_host(1024)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(connector)
 }
 
 /// Forgets the breaker state of instances that left the healthy view, whenever it changes.

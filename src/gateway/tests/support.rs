@@ -72,12 +72,20 @@ impl Harness {
     }
 
     /// Stops the gateway and waits until it has drained.
-    pub async fn shut_down(self) {
+    pub async fn shut_down(mut self) {
         self.stop.cancel();
-        tokio::time::timeout(PATIENCE, self.task)
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        tokio::time::timeout(PATIENCE, task)
             .await
             .expect("the gateway stops")
             .expect("the gateway task ends cleanly");
+    }
+}
+
+impl Drop for Harness {
+    /// A test that failed half-way still stops its gateway's worker threads.
+    fn drop(&mut self) {
+        self.stop.cancel();
     }
 }
 
