@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use super::http::ApiError;
@@ -172,6 +173,11 @@ fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     // NORMAL is durable against process crashes in WAL mode: see the module docs.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Plan each statement once, whatever its bound values. Without this, SQLite (3.4x) marks
+    // a statement with `LIMIT ?` (every paged list) or a `json_each(?)` filter to be
+    // re-parsed and re-planned on every new binding, which cost the batch menu lookup of
+    // each order about a third of menu-service's CPU (scripts/bench-services, perf).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     if read_only {
         conn.pragma_update(None, "query_only", "ON")?;
     }
@@ -286,6 +292,26 @@ mod tests {
             .unwrap();
         assert_eq!(n, 7);
         assert!(db.healthy().await);
+    }
+
+    #[tokio::test]
+    async fn paged_queries_are_planned_once_whatever_their_bindings() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("x.db"), SCHEMA).unwrap();
+        let reprepares = db
+            .read(|conn| {
+                let sql = "SELECT n FROM t WHERE n IN (SELECT value FROM json_each(?1)) LIMIT ?2";
+                for (ids, limit) in [("[1,2]", 3), ("[3]", 2), ("[4,5,6]", 4)] {
+                    let mut stmt = conn.prepare_cached(sql)?;
+                    stmt.query_map(rusqlite::params![ids, limit], |r| r.get::<_, i64>(0))?
+                        .collect::<Result<Vec<_>, _>>()?;
+                }
+                let stmt = conn.prepare_cached(sql)?;
+                Ok(stmt.get_status(rusqlite::StatementStatus::RePrepare))
+            })
+            .await
+            .unwrap();
+        assert_eq!(reprepares, 0);
     }
 
     #[tokio::test]
