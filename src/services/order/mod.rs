@@ -5,6 +5,8 @@
 //! `GET /orders/{id}`, `GET /orders?venueId=&status=&limit=&cursor=`,
 //! `PATCH /orders/{id}` `{status}` along the machine in [`model`]; cancelling releases the
 //! stock. Placement is in [`place`], crash repair in [`repair`], outbound calls in `deps`.
+//! A placement answers with a `Server-Timing` header naming how long each stage took
+//! ([`timing`]).
 
 mod deps;
 pub mod model;
@@ -13,6 +15,7 @@ pub mod place;
 mod pricing;
 pub mod repair;
 pub mod store;
+pub mod timing;
 
 use std::time::Duration;
 
@@ -84,6 +87,10 @@ async fn create(
     };
     let placed = place::place(&state, new, key).await?;
     let mut response = (StatusCode::CREATED, Json(placed.order)).into_response();
+    let timing = placed.timing.header();
+    if let (false, Ok(value)) = (timing.is_empty(), HeaderValue::from_str(&timing)) {
+        response.headers_mut().insert("server-timing", value);
+    }
     if !placed.created {
         response
             .headers_mut()

@@ -24,29 +24,37 @@ use super::deps::{MenuItem, ReserveError};
 use super::model::{NewOrder, Order, Status};
 use super::pricing::{reservation_lines, snapshot};
 use super::store;
+use super::timing::Timing;
 use crate::services::db::{is_unique_violation, now_rfc3339};
 use crate::services::http::ApiError;
 
-/// A placed order and whether it was made by this request (false: an idempotent replay).
+/// A placed order, whether it was made by this request (false: an idempotent replay) and
+/// how long each stage took.
 pub struct Placed {
     pub order: Order,
     pub created: bool,
+    pub timing: Timing,
 }
 
 pub async fn place(state: &State, new: NewOrder, key: Option<String>) -> Result<Placed, ApiError> {
     new.validate()?;
+    let mut timing = Timing::default();
     let fingerprint = new.fingerprint();
     if let Some(key) = &key {
         let (venue, key) = (new.venue_id.clone(), key.clone());
-        let existing = state
-            .db
-            .read(move |conn| Ok(store::find_by_key(conn, &venue, &key)?))
+        let existing = timing
+            .time(
+                "key",
+                state
+                    .db
+                    .read(move |conn| Ok(store::find_by_key(conn, &venue, &key)?)),
+            )
             .await?;
         if let Some(stored) = existing {
-            return replay(stored, &fingerprint);
+            return replay(stored, &fingerprint, timing);
         }
     }
-    let order = price_order(state, &new, key).await?;
+    let order = timing.time("menu", price_order(state, &new, key)).await?;
 
     let insert = {
         let (order, fingerprint) = (order.clone(), fingerprint.clone());
@@ -62,12 +70,15 @@ pub async fn place(state: &State, new: NewOrder, key: Option<String>) -> Result<
             },
         )
     };
-    if let Some(stored) = insert.await? {
-        return replay(stored, &fingerprint);
+    if let Some(stored) = timing.time("insert", insert).await? {
+        return replay(stored, &fingerprint, timing);
     }
 
     let lines = reservation_lines(&new);
-    match state.deps.reserve(&order.id, &lines).await {
+    match timing
+        .time("reserve", state.deps.reserve(&order.id, &lines))
+        .await
+    {
         Ok(()) => {}
         Err(ReserveError::Refused(error)) => {
             discard(state, &order.id).await;
@@ -80,17 +91,17 @@ pub async fn place(state: &State, new: NewOrder, key: Option<String>) -> Result<
     }
 
     let id = order.id.clone();
-    match state
+    let finish = state
         .db
-        .write(move |tx| Ok(store::finish_placing(tx, &id)?))
-        .await
-    {
+        .write(move |tx| Ok(store::finish_placing(tx, &id)?));
+    match timing.time("finish", finish).await {
         Ok(true) => Ok(Placed {
             order: Order {
                 status: Status::Pending,
                 ..order
             },
             created: true,
+            timing,
         }),
         Ok(false) => {
             // Repair judged it stuck and released it meanwhile: report the order as failed.
@@ -109,7 +120,7 @@ pub async fn place(state: &State, new: NewOrder, key: Option<String>) -> Result<
 }
 
 /// Answers a request whose `Idempotency-Key` already made an order.
-fn replay(stored: store::Stored, fingerprint: &str) -> Result<Placed, ApiError> {
+fn replay(stored: store::Stored, fingerprint: &str, timing: Timing) -> Result<Placed, ApiError> {
     if stored.fingerprint != fingerprint {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -128,6 +139,7 @@ fn replay(stored: store::Stored, fingerprint: &str) -> Result<Placed, ApiError> 
     Ok(Placed {
         order: stored.order,
         created: false,
+        timing,
     })
 }
 
