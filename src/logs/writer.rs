@@ -38,6 +38,8 @@ struct Inner {
     size: u64,
     /// A failure has been reported and nothing has succeeded since: stay quiet.
     failing: bool,
+    /// Never report through tracing: this file is where tracing itself writes.
+    silent: bool,
 }
 
 impl ServiceLog {
@@ -54,10 +56,27 @@ impl ServiceLog {
             file: Some(file),
             size,
             failing: false,
+            silent: false,
         };
         Ok(ServiceLog {
             inner: Arc::new(Mutex::new(inner)),
         })
+    }
+
+    /// A rotating file for already formatted text (the daemon's own log): [`write_raw`]
+    /// appends bytes as they are, and failures are dropped silently, since tracing, the
+    /// usual place to report them, writes here.
+    ///
+    /// [`write_raw`]: ServiceLog::write_raw
+    pub fn open_raw(path: &Path, policy: LogPolicy) -> io::Result<Self> {
+        let log = ServiceLog::open(path, policy)?;
+        log.lock().silent = true;
+        Ok(log)
+    }
+
+    /// Appends `bytes` unchanged, rotating first when needed.
+    pub fn write_raw(&self, bytes: &[u8]) {
+        self.lock().write(bytes);
     }
 
     /// The live file this handle writes.
@@ -138,7 +157,7 @@ impl Inner {
     }
 
     fn report(&mut self, action: &str, error: &io::Error) {
-        if !self.failing {
+        if !self.failing && !self.silent {
             tracing::warn!(
                 path = %self.path.display(),
                 "cannot {action} the service log ({error}); dropping output until it works again"

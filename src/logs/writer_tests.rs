@@ -154,3 +154,19 @@ fn write_failures_do_not_panic() {
         log.append("web-1", Stream::Out, b"lost");
     }
 }
+
+#[test]
+fn raw_text_rotates_within_the_same_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("daemon.log");
+    let log = ServiceLog::open_raw(&path, policy(1024, 2)).unwrap();
+    let line = b"2026-11-25T00:00:00Z  INFO servio::gateway::access: GET /api/menu-items 200\n";
+    for _ in 0..500 {
+        log.write_raw(line);
+    }
+    let (files, bytes) = dir_usage(dir.path());
+    assert_eq!(files, 3, "the live file and max_files rotated ones");
+    assert!(bytes <= 3 * 1024, "{bytes} bytes");
+    let live = std::fs::read(&path).unwrap();
+    assert!(live.ends_with(line), "text is written unchanged");
+}
