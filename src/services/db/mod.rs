@@ -2,13 +2,22 @@
 //! small pool of reader connections, all off the async executor.
 //!
 //! Shape: one write connection owned by the [`writer`] thread, plus [`READERS`] reader
-//! connections whose calls run inside `spawn_blocking`. WAL mode lets the readers run while
-//! the writer commits. Writes are queued to the writer, which commits whatever is queued
+//! connections. WAL mode lets the readers run while the writer commits: a reader never
+//! waits for the writer. Writes are queued to the writer, which commits whatever is queued
 //! together in one `BEGIN IMMEDIATE` transaction, a savepoint per write (group commit; see
 //! [`writer`]). `BEGIN IMMEDIATE` takes the write lock up front, so two replicas sharing one
 //! file never interleave read-modify-write cycles (no lost updates); a replica that finds
 //! the lock held waits up to [`BUSY_TIMEOUT`] (SQLite's busy handler) before its writes fail
 //! with a 503. Statements use `prepare_cached`.
+//!
+//! Lookups: [`Db::read`] runs its query on the blocking pool, for reads whose work grows
+//! with the data (list pages, repair scans). [`Db::lookup`] runs it inline on the async
+//! worker, for bounded index lookups only (an item by id, a batch of at most 100 ids, an
+//! order and its lines): those take a few microseconds from the page cache, while the hop to
+//! the blocking pool and back cost about 20 us of CPU and two thread wake-ups per read, most
+//! of what `GET /menu-items/{id}` cost (scripts/bench-services). WAL readers take no lock
+//! the writer holds, so a lookup does not wait on writes; if all readers are busy it falls
+//! back to the blocking pool instead of waiting on the executor.
 //!
 //! Durability: `journal_mode=WAL` with `synchronous=NORMAL`. A commit is written into the
 //! WAL file with `write(2)` before SQLite returns, and a write is answered only after the
@@ -20,9 +29,10 @@
 
 mod writer;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
@@ -88,7 +98,8 @@ impl Db {
         &self.inner.path
     }
 
-    /// Runs `f` on a reader connection, off the executor.
+    /// Runs `f` on a reader connection, off the executor: for reads whose work grows with
+    /// the data (list pages, repair scans).
     pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
@@ -96,6 +107,29 @@ impl Db {
     {
         let inner = self.inner.clone();
         blocking(move || f(&inner.reader())).await
+    }
+
+    /// Runs `f` on an idle reader connection right here, on the calling task's thread: only
+    /// for bounded index lookups (by primary key or a unique index, at most a few hundred
+    /// rows), which take microseconds. See "Lookups" in the module docs. When every reader
+    /// is busy it falls back to [`Db::read`] rather than wait on the executor.
+    pub async fn lookup<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    {
+        let Some(conn) = self.inner.idle_reader() else {
+            return self.read(f).await;
+        };
+        // As on the blocking pool, a panicking read is a 503, not a dropped connection.
+        catch_unwind(AssertUnwindSafe(|| f(&conn))).unwrap_or_else(|_| {
+            tracing::error!("a database read panicked");
+            Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the database read failed; retry shortly",
+            ))
+        })
     }
 
     /// Runs `f` on the writer thread, atomically: its changes are committed when it returns
@@ -122,7 +156,7 @@ impl Db {
     /// on would be lost at the next restart: that is unusable.)
     pub async fn healthy(&self) -> bool {
         let path = self.inner.path.clone();
-        self.read(move |conn| {
+        self.lookup(move |conn| {
             if !path.exists() {
                 return Err(ApiError::new(
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -142,13 +176,20 @@ impl Db {
 impl Inner {
     /// The first idle reader, or (all busy) the next one in turn.
     fn reader(&self) -> MutexGuard<'_, Connection> {
-        for conn in &self.readers {
-            if let Ok(guard) = conn.try_lock() {
-                return guard;
-            }
+        if let Some(guard) = self.idle_reader() {
+            return guard;
         }
         let at = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         lock(&self.readers[at])
+    }
+
+    /// The first reader nobody is using, without waiting; poisoned ones included (see [`lock`]).
+    fn idle_reader(&self) -> Option<MutexGuard<'_, Connection>> {
+        self.readers.iter().find_map(|conn| match conn.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        })
     }
 }
 
@@ -322,6 +363,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(reprepares, 0);
+    }
+
+    #[tokio::test]
+    async fn a_lookup_never_waits_on_the_executor_for_a_busy_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("x.db"), SCHEMA).unwrap();
+        let inline = db
+            .lookup(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await;
+        assert_eq!(inline.unwrap(), 1);
+
+        let lookup = db.lookup(|c| Ok(c.query_row("SELECT 2", [], |r| r.get::<_, i64>(0))?));
+        tokio::pin!(lookup);
+        let busy: Vec<_> = db.inner.readers.iter().map(lock).collect();
+        // Every reader is taken: the lookup goes to the blocking pool instead of blocking here.
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(lookup.as_mut().poll(cx)));
+        assert!(first.await.is_pending());
+        drop(busy);
+        assert_eq!(lookup.await.unwrap(), 2);
     }
 
     #[tokio::test]

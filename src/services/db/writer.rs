@@ -19,6 +19,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use rusqlite::Connection;
@@ -143,6 +144,7 @@ impl Drop for Writer {
 }
 
 fn run(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn Job>>) {
+    let mut stats = Stats::default();
     while let Ok(first) = jobs.recv() {
         let mut group = Vec::with_capacity(MAX_BATCH);
         group.push(first);
@@ -152,13 +154,51 @@ fn run(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        commit_group(conn, group);
+        commit_group(conn, group, &mut stats);
+    }
+    stats.log();
+}
+
+/// What the writer did over its life, logged when it stops: how well writes were grouped and
+/// what a commit cost (a commit that ran a WAL checkpoint includes its fsyncs).
+#[derive(Debug, Default)]
+struct Stats {
+    writes: u64,
+    groups: u64,
+    failed_groups: u64,
+    /// BEGIN to COMMIT of each group: running its writes plus committing them.
+    busy: Duration,
+    /// The COMMIT statements alone.
+    commit: Duration,
+    longest_commit: Duration,
+}
+
+impl Stats {
+    fn log(&self) {
+        if self.groups == 0 {
+            return;
+        }
+        let per = |total: Duration, n: u64| total / u32::try_from(n).unwrap_or(u32::MAX).max(1);
+        tracing::info!(
+            writes = self.writes,
+            commits = self.groups - self.failed_groups,
+            failed = self.failed_groups,
+            writes_per_commit = format!("{:.1}", self.writes as f64 / self.groups as f64),
+            mean_transaction = ?per(self.busy, self.groups),
+            mean_commit = ?per(self.commit, self.groups),
+            longest_commit = ?self.longest_commit,
+            "database writer stopped"
+        );
     }
 }
 
 /// Runs `group` in one transaction, a savepoint per job, and answers every job.
-fn commit_group(conn: &Connection, group: Vec<Box<dyn Job>>) {
+fn commit_group(conn: &Connection, group: Vec<Box<dyn Job>>, stats: &mut Stats) {
+    let began = Instant::now();
+    stats.groups += 1;
+    stats.writes += group.len() as u64;
     if let Err(error) = exec(conn, "BEGIN IMMEDIATE") {
+        stats.failed_groups += 1;
         // Busy past the timeout (another replica holds the lock), disk trouble...
         let error = ApiError::from(error);
         for job in group {
@@ -190,9 +230,20 @@ fn commit_group(conn: &Connection, group: Vec<Box<dyn Job>>) {
         }
     }
     let outcome = match broken {
-        None => exec(conn, "COMMIT").map_err(ApiError::from),
+        None => {
+            let committing = Instant::now();
+            let committed = exec(conn, "COMMIT").map_err(ApiError::from);
+            let took = committing.elapsed();
+            stats.commit += took;
+            stats.longest_commit = stats.longest_commit.max(took);
+            committed
+        }
         Some(error) => Err(error),
     };
+    stats.busy += began.elapsed();
+    if outcome.is_err() {
+        stats.failed_groups += 1;
+    }
     if outcome.is_err() && !conn.is_autocommit() {
         if let Err(error) = exec(conn, "ROLLBACK") {
             tracing::error!(%error, "cannot roll back a failed group of writes");

@@ -72,7 +72,7 @@ async fn set_stock(
 }
 
 async fn fetch(State(db): State<Db>, PathId(id): PathId) -> Result<Json<Stock>, ApiError> {
-    Ok(Json(db.read(move |conn| store::get(conn, &id)).await?))
+    Ok(Json(db.lookup(move |conn| store::get(conn, &id)).await?))
 }
 
 async fn list(
@@ -93,7 +93,14 @@ async fn list(
     }
     let rows = {
         let page = page.clone();
-        db.read(move |conn| store::list(conn, &ids, &page)).await?
+        let batch = !ids.is_empty();
+        let read = move |conn: &rusqlite::Connection| store::list(conn, &ids, &page);
+        if batch {
+            // At most MAX_FILTER_IDS rows by primary key.
+            db.lookup(read).await?
+        } else {
+            db.read(read).await?
+        }
     };
     Ok(Json(page.finish(rows, |s| &s.menu_item_id)))
 }
@@ -120,7 +127,7 @@ async fn fetch_reservation(
 ) -> Result<Json<Reservation>, ApiError> {
     let found = {
         let order_id = order_id.clone();
-        db.read(move |conn| store::reservation(conn, &order_id))
+        db.lookup(move |conn| store::reservation(conn, &order_id))
             .await?
     };
     found

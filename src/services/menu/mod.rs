@@ -46,7 +46,7 @@ async fn create(
 }
 
 async fn fetch(State(db): State<Db>, PathId(id): PathId) -> Result<Json<MenuItem>, ApiError> {
-    Ok(Json(db.read(move |conn| store::get(conn, &id)).await?))
+    Ok(Json(db.lookup(move |conn| store::get(conn, &id)).await?))
 }
 
 async fn update(
@@ -85,10 +85,16 @@ async fn list(
     for id in &filter.ids {
         validate::id("id", id)?;
     }
+    let batch = !filter.ids.is_empty();
     let rows = {
         let page = page.clone();
-        db.read(move |conn| store::list(conn, &filter, &page))
-            .await?
+        let read = move |conn: &rusqlite::Connection| store::list(conn, &filter, &page);
+        if batch {
+            // At most MAX_BATCH_IDS rows by primary key: the lookup order makes per order.
+            db.lookup(read).await?
+        } else {
+            db.read(read).await?
+        }
     };
     Ok(Json(page.finish(rows, |item| &item.id)))
 }

@@ -104,7 +104,7 @@ async fn fetch(
     PathId(id): PathId,
 ) -> Result<Json<Order>, ApiError> {
     Ok(Json(
-        state.db.read(move |conn| store::get(conn, &id)).await?,
+        state.db.lookup(move |conn| store::get(conn, &id)).await?,
     ))
 }
 

@@ -47,7 +47,7 @@ pub async fn place(state: &State, new: NewOrder, key: Option<String>) -> Result<
                 "key",
                 state
                     .db
-                    .read(move |conn| Ok(store::find_by_key(conn, &venue, &key)?)),
+                    .lookup(move |conn| Ok(store::find_by_key(conn, &venue, &key)?)),
             )
             .await?;
         if let Some(stored) = existing {
