@@ -28,7 +28,7 @@ use nix::fcntl::{Flock, FlockArg};
 use tokio_util::sync::CancellationToken;
 
 use crate::balance::ServiceStats;
-use crate::gateway::{Gateway, GatewayConfig};
+use crate::gateway::Gateway;
 use crate::manifest::Manifest;
 use crate::paths::StatePaths;
 use crate::process;
@@ -166,7 +166,7 @@ pub async fn run(manifest: Manifest) -> Result<()> {
     // However `run` ends, the gateway's worker threads stop too.
     let _gateway_stop_guard = gateway_stop.clone().drop_guard();
     let (gateway, gateway_task) = if manifest.gateway_enabled() {
-        let config = GatewayConfig::from(&manifest.gateway);
+        let config = manifest.gateway.clone();
         let view = registry.healthy_view();
         let port = manifest.gateway.port;
         let (gateway, task) = Gateway::start(config, port, view, gateway_stop.clone())

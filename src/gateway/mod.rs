@@ -40,7 +40,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::balance::ServiceStats;
 use crate::daemon::registry::{Endpoint, HealthyView};
-use crate::manifest::{self, Route};
 
 /// Request headers (with the request line) larger than this are refused with 431.
 pub const MAX_HEADER_BYTES: usize = 64 << 10;
@@ -59,37 +58,9 @@ pub const MAX_WORKERS: usize = 16;
 /// How long open connections get to finish their requests once the gateway stops.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Everything the gateway needs from `[gateway]`.
-#[derive(Debug, Clone)]
-pub struct GatewayConfig {
-    pub routes: Vec<Route>,
-    pub connect_timeout: Duration,
-    pub per_try_timeout: Duration,
-    pub request_timeout: Duration,
-    pub header_read_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub max_body: u64,
-    pub max_connections: usize,
-    pub max_concurrent: usize,
-    pub retries: u32,
-}
-
-impl From<&manifest::Gateway> for GatewayConfig {
-    fn from(gateway: &manifest::Gateway) -> Self {
-        GatewayConfig {
-            routes: gateway.routes.clone(),
-            connect_timeout: gateway.connect_timeout,
-            per_try_timeout: gateway.per_try_timeout,
-            request_timeout: gateway.request_timeout,
-            header_read_timeout: gateway.header_read_timeout,
-            idle_timeout: gateway.idle_timeout,
-            max_body: gateway.max_body,
-            max_connections: gateway.max_connections.max(1) as usize,
-            max_concurrent: gateway.max_concurrent.max(1) as usize,
-            retries: gateway.retries,
-        }
-    }
-}
+/// The gateway runs on the manifest's validated `[gateway]` table as is (limits are at
+/// least 1, per-try timeouts at most the request timeout).
+pub use crate::manifest::Gateway as GatewayConfig;
 
 impl crate::balance::Endpoint for Endpoint {
     fn id(&self) -> &str {

@@ -250,7 +250,7 @@ fn balance_config(config: &GatewayConfig, balance: Balance) -> BalanceConfig {
             Balance::LeastRequest => Strategy::PowerOfTwoChoices,
             Balance::RoundRobin => Strategy::RoundRobin,
         },
-        max_concurrent: config.max_concurrent,
+        max_concurrent: config.max_concurrent as usize,
         retry: RetryConfig::default(),
         ..BalanceConfig::default()
     }

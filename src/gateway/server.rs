@@ -63,7 +63,7 @@ pub fn start(
         };
         bound.push((runtime, listener));
     }
-    let slots = Arc::new(Semaphore::new(proxy.config.max_connections));
+    let slots = Arc::new(Semaphore::new(proxy.config.max_connections as usize));
     let mut finished = Vec::new();
     for (worker, (runtime, listener)) in bound.into_iter().enumerate() {
         let (proxy, slots, shutdown) = (proxy.clone(), slots.clone(), shutdown.clone());

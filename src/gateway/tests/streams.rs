@@ -190,7 +190,7 @@ async fn shutdown_lets_the_request_in_flight_finish_and_refuses_new_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_gateway_cannot_share_a_port_in_use() {
     let first = Harness::start(vec![route("/svc", "svc", Balance::LeastRequest)], |_| {}).await;
-    let config = crate::gateway::GatewayConfig::from(&crate::manifest::Gateway::default());
+    let config = crate::manifest::Gateway::default();
     let (_, view) = tokio::sync::watch::channel(Arc::default());
     let stop = tokio_util::sync::CancellationToken::new();
     let second = crate::gateway::Gateway::start(config, first.addr.port(), view, stop).await;

@@ -34,8 +34,10 @@ pub struct Harness {
 impl Harness {
     /// A gateway with `routes` and the manifest's defaults, changed by `tweak`.
     pub async fn start(routes: Vec<Route>, tweak: impl FnOnce(&mut GatewayConfig)) -> Harness {
-        let mut config = GatewayConfig::from(&manifest::Gateway::default());
-        config.routes = routes;
+        let mut config = manifest::Gateway {
+            routes,
+            ..Default::default()
+        };
         tweak(&mut config);
         let (view, receiver) = watch::channel(Arc::new(HealthyView::new()));
         let stop = CancellationToken::new();
