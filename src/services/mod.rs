@@ -3,7 +3,8 @@
 //! # Layout
 //!
 //! - [`settings`]: the environment a service gets from the supervisor (`PORT`, ...).
-//! - [`db`]: each service's own SQLite database: WAL, migrations, a writer + readers pool.
+//! - [`db`]: each service's own SQLite database: WAL, migrations, a writer thread that
+//!   commits queued writes together, and a small pool of readers.
 //! - [`http`]: the JSON error type and the extractors that turn bad input into 4xx.
 //! - [`params`]: query parameters and keyset pagination.
 //! - [`common`]: `/health`, `/openapi.json` and the fallbacks every service shares.

@@ -3,7 +3,7 @@
 //! Each write is a [`Job`] sent over a channel. The thread takes the first job waiting, then
 //! every other job already queued (up to [`MAX_BATCH`]), and runs them in **one**
 //! `BEGIN IMMEDIATE` transaction, each inside its own `SAVEPOINT`: a job that fails is rolled
-//! back to its savepoint alone, so it cannot undo or see-through its neighbours' work. Then one
+//! back to its savepoint, undoing its own changes and nothing of its neighbours'. Then one
 //! `COMMIT`, and only then does any job's caller get its answer. A job is therefore answered
 //! `Ok` only once its changes are committed (in the WAL: see the durability notes in
 //! [`super`]), exactly as with one transaction per write; if the commit fails, every job of
