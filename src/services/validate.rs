@@ -5,6 +5,31 @@ use serde::{Deserialize, Deserializer};
 
 use super::http::{ApiError, MAX_ID_LEN};
 
+/// The most lines one order (and so one reservation) may have.
+pub const MAX_LINES: usize = 100;
+/// The most units of one item per line; an order's lines become a reservation's lines.
+pub const MAX_LINE_QUANTITY: i64 = 10_000;
+
+/// The `items` of an order or a reservation: 1 to [`MAX_LINES`] lines.
+pub fn line_count(count: usize) -> Result<(), ApiError> {
+    if count == 0 {
+        return Err(ApiError::validation("items", "must not be empty"));
+    }
+    if count > MAX_LINES {
+        return Err(ApiError::validation(
+            "items",
+            format!("may have at most {MAX_LINES} lines"),
+        ));
+    }
+    Ok(())
+}
+
+/// One line: a menu item id and 1 to [`MAX_LINE_QUANTITY`] units of it.
+pub fn line(menu_item_id: &str, quantity: i64) -> Result<(), ApiError> {
+    id("items[].menuItemId", menu_item_id)?;
+    range("items[].quantity", quantity, 1, MAX_LINE_QUANTITY)
+}
+
 /// An id given in a body (`venueId`, `menuItemId`, `orderId`): 1 to [`MAX_ID_LEN`] chars.
 pub fn id(field: &str, value: &str) -> Result<(), ApiError> {
     if value.is_empty() || value.len() > MAX_ID_LEN {

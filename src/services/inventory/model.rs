@@ -9,10 +9,6 @@ use crate::services::validate;
 
 /// The most stock one item may hold.
 pub const MAX_QUANTITY: i64 = 1_000_000_000;
-/// The most units of one item a single reservation may take.
-pub const MAX_LINE_QUANTITY: i64 = 10_000;
-/// The most lines one reservation may have.
-pub const MAX_LINES: usize = 100;
 
 /// Stock of one menu item: `quantity` units are available to reserve.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -62,19 +58,10 @@ impl ReservationRequest {
     /// Checks the request and merges repeated items, returning lines sorted by item id.
     pub fn validate(self) -> Result<(String, Vec<Line>), ApiError> {
         validate::id("orderId", &self.order_id)?;
-        if self.items.is_empty() {
-            return Err(ApiError::validation("items", "must not be empty"));
-        }
-        if self.items.len() > MAX_LINES {
-            return Err(ApiError::validation(
-                "items",
-                format!("may have at most {MAX_LINES} lines"),
-            ));
-        }
+        validate::line_count(self.items.len())?;
         let mut merged: BTreeMap<String, i64> = BTreeMap::new();
         for line in self.items {
-            validate::id("items[].menuItemId", &line.menu_item_id)?;
-            validate::range("items[].quantity", line.quantity, 1, MAX_LINE_QUANTITY)?;
+            validate::line(&line.menu_item_id, line.quantity)?;
             *merged.entry(line.menu_item_id).or_default() += line.quantity;
         }
         let lines = merged

@@ -16,12 +16,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::services::http::ApiError;
-use crate::services::validate;
+use crate::services::validate::{self, MAX_LINE_QUANTITY};
 
-/// The most lines one order may have.
-pub const MAX_LINES: usize = 100;
-/// The most units of one item per line (the inventory service's per-line bound).
-pub const MAX_LINE_QUANTITY: i64 = 10_000;
 /// Longest `Idempotency-Key` accepted.
 pub const MAX_KEY_LEN: usize = 255;
 
@@ -134,19 +130,10 @@ pub struct NewOrder {
 impl NewOrder {
     pub fn validate(&self) -> Result<(), ApiError> {
         validate::id("venueId", &self.venue_id)?;
-        if self.items.is_empty() {
-            return Err(ApiError::validation("items", "must not be empty"));
-        }
-        if self.items.len() > MAX_LINES {
-            return Err(ApiError::validation(
-                "items",
-                format!("may have at most {MAX_LINES} lines"),
-            ));
-        }
+        validate::line_count(self.items.len())?;
         let mut per_item: std::collections::HashMap<&str, i64> = Default::default();
         for item in &self.items {
-            validate::id("items[].menuItemId", &item.menu_item_id)?;
-            validate::range("items[].quantity", item.quantity, 1, MAX_LINE_QUANTITY)?;
+            validate::line(&item.menu_item_id, item.quantity)?;
             let total = per_item.entry(&item.menu_item_id).or_default();
             *total += item.quantity;
             if *total > MAX_LINE_QUANTITY {
