@@ -164,14 +164,13 @@ async fn register_instance(
         );
     }
     match daemon.supervisor.register(&name, request) {
-        Ok(id) => match daemon.registry.get(&name, &id) {
-            Some(_) => {
-                let view = daemon.registry.service(&name, Filter::All);
-                let instance = view.and_then(|v| v.instances.into_iter().find(|i| i.id == id));
-                (StatusCode::CREATED, Json(instance)).into_response()
+        Ok(id) => {
+            let view = daemon.registry.service(&name, Filter::All);
+            match view.and_then(|v| v.instances.into_iter().find(|i| i.id == id)) {
+                Some(instance) => (StatusCode::CREATED, Json(instance)).into_response(),
+                None => error(StatusCode::CONFLICT, "conflict", "instance vanished".into()),
             }
-            None => error(StatusCode::CONFLICT, "conflict", "instance vanished".into()),
-        },
+        }
         Err(message) => error(StatusCode::CONFLICT, "conflict", message),
     }
 }
