@@ -77,13 +77,25 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
+/// The hop-by-hop header names (lowercase), besides those a Connection header lists.
+pub const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TE
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name == KEEP_ALIVE
-        || name == PROXY_CONNECTION
+    HOP_BY_HOP.contains(&name.as_str())
+}
+
+/// [`HOP_BY_HOP`] for a name as it came off the wire, in any case.
+pub fn is_hop_by_hop_bytes(name: &[u8]) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|hop| hop.len() == name.len() && hop.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// Prepares a client's request headers for an instance. `authority` is the request URI's
@@ -140,13 +152,24 @@ pub fn forward_response(headers: &mut HeaderMap, upgrade: bool, request_id: &Hea
 /// The client's X-Request-Id when it is 1 to 128 visible ASCII characters, else a new
 /// random (v4) UUID.
 pub fn request_id(headers: &HeaderMap) -> HeaderValue {
-    if let Some(id) = headers.get(&X_REQUEST_ID)
-        && (1..=MAX_REQUEST_ID).contains(&id.len())
-        && id.as_bytes().iter().all(u8::is_ascii_graphic)
-    {
-        return id.clone();
+    match headers.get(&X_REQUEST_ID) {
+        Some(id) if is_sane_request_id(id.as_bytes()) => id.clone(),
+        _ => new_request_id(),
     }
-    new_request_id()
+}
+
+/// [`request_id`] for the client's X-Request-Id as it came off the wire, if it sent one.
+pub fn request_id_from(client: Option<&[u8]>) -> HeaderValue {
+    match client {
+        Some(id) if is_sane_request_id(id) => {
+            HeaderValue::from_bytes(id).unwrap_or_else(|_| new_request_id())
+        }
+        _ => new_request_id(),
+    }
+}
+
+fn is_sane_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID).contains(&id.len()) && id.iter().all(u8::is_ascii_graphic)
 }
 
 /// A random v4 UUID, without a system call per request (fastrand's thread-local generator).

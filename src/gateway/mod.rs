@@ -5,20 +5,25 @@
 //!
 //! # Layout
 //!
-//! - [`server`]: worker threads accepting connections (HTTP/1.1 and h2c), limits, idle
-//!   close, drain.
-//! - [`proxy`]: one request end to end: own endpoints, target checks, route, forward, log.
-//! - [`forward`]: the tries on instances: pick, send, judge, retry when safe.
+//! - [`server`]: worker threads accepting connections, limits, idle close, drain.
+//! - [`h1`]: the HTTP/1.1 fast path most requests take, on plain buffers.
+//! - [`general`]: hyper, for what the fast path hands over (h2c, upgrades, HTTP/1.0,
+//!   streamed request bodies).
+//! - [`proxy`]: the shared state and what both paths do alike: first decisions, access log.
+//! - [`forward`]: the tries on instances, for both paths: pick, send, judge, retry when
+//!   safe.
 //! - [`routes`]: prefix matching, prefix stripping and request-target safety, as pure code.
 //! - [`headers`]: hop-by-hop headers, X-Forwarded-*, request ids.
 //! - [`body`]: request bodies (counted, replayable when small) and reply bodies.
 //! - [`reply`]: the gateway's own JSON answers (404, 413, 502, 503, 504, ...).
 //! - [`metrics`]: counters and latency histograms in Prometheus text.
-//! - [`upstream`]: each worker's keep-alive connections to instances.
+//! - [`upstream`]: each worker's hyper connections to instances.
 //! - [`upgrade`]: WebSocket and other `Upgrade` tunnels.
 
 pub mod body;
 pub mod forward;
+pub mod general;
+pub mod h1;
 pub mod headers;
 pub mod metrics;
 pub mod proxy;

@@ -1,30 +1,23 @@
-//! One request end to end: the gateway's own `GET /health`, the target check, the route,
-//! the body limit, then [`super::forward`] to an instance; and for every request, whatever
-//! its fate, one access-log line and the metrics.
+//! The gateway's shared state, [`Proxy`]: routes with their balancers, the registry's
+//! healthy view, the metrics; and what every request goes through on either path (the
+//! HTTP/1.1 fast path in [`super::h1`], hyper in [`super::general`]): the first decisions
+//! (own `GET /health`, target check, route, declared body size) and, whatever its fate, one
+//! access-log line and the metrics.
 
-use std::borrow::Cow;
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use http::header::{self, HeaderValue};
-use http::uri::PathAndQuery;
-use http::{Method, Request, Response};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::{Body, Incoming};
+use http::header::HeaderValue;
+use http::{Method, Response};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::body::{ReplyBody, RequestBody};
-use super::forward::{self, Exchange};
-use super::headers;
+use super::GatewayConfig;
+use super::body::ReplyBody;
+use super::forward::Exchange;
 use super::metrics::Metrics;
 use super::reply::{self, Failure};
-use super::routes::{self, CompiledRoute, RouteTable};
-use super::upstream::Upstream;
-use super::{GatewayConfig, REPLAYABLE_BODY_BYTES};
+use super::routes::{CompiledRoute, RouteTable};
 use crate::balance::{BalanceConfig, RetryConfig, ServiceBalancer, ServiceStats, Strategy};
 use crate::daemon::registry::HealthyView;
 use crate::manifest::Balance;
@@ -101,29 +94,56 @@ impl Proxy {
         self.metrics.render(out, &self.balancing(), &view);
     }
 
-    /// Serves one request through `client` (the calling worker's connections); never fails:
-    /// every problem is an HTTP answer.
-    pub async fn handle(
+    /// The first decisions about a request, the same on every path: the gateway's own
+    /// `GET /health`, a target that may not be proxied (`target`, checked by the caller for
+    /// its protocol), the route, a declared body past `max_body`. `Ok` is the route to
+    /// forward to; `Err` the gateway's own answer (boxed: it is the rare case).
+    pub fn route_request(
         &self,
-        client: &Upstream,
-        request: Request<Incoming>,
-        peer: SocketAddr,
-    ) -> Result<Response<ReplyBody>, Infallible> {
-        let started = Instant::now();
-        let request_id = headers::request_id(request.headers());
-        let method = request.method().clone();
-        let uri = request.uri().clone();
-        let mut exchange = Exchange::default();
-        let response = self
-            .dispatch(client, request, peer, &request_id, &mut exchange)
-            .await;
+        method: &Method,
+        path: &str,
+        target: Result<(), &'static str>,
+        declared: Option<u64>,
+        request_id: &HeaderValue,
+        exchange: &mut Exchange,
+    ) -> Result<(usize, &CompiledRoute), Box<Response<ReplyBody>>> {
+        if path == "/health" && matches!(*method, Method::GET | Method::HEAD) {
+            return Err(Box::new(reply::health(request_id)));
+        }
+        let own = |failure: &Failure, service: Option<&str>| {
+            Box::new(reply::failure(failure, service, path, request_id))
+        };
+        if let Err(why) = target {
+            return Err(own(&Failure::BadTarget(why), None));
+        }
+        let Some((index, route)) = self.routes.find(path) else {
+            return Err(own(&Failure::NoRoute, None));
+        };
+        exchange.route = Some(index);
+        exchange.service = Some(route.service.clone());
+        let limit = self.config.max_body;
+        if declared.is_some_and(|length| length > limit) {
+            return Err(own(&Failure::TooLarge { limit }, Some(&route.service)));
+        }
+        Ok((index, route))
+    }
+
+    /// Counts a request that has its answer's head and writes its access-log line.
+    pub fn finish(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        exchange: &Exchange,
+        started: Instant,
+        request_id: &HeaderValue,
+    ) {
         let took = started.elapsed();
-        let status = response.status().as_u16();
         self.metrics.request(exchange.route, status, took);
         tracing::info!(
             target: "servio::gateway::access",
-            method = %method,
-            path = %uri.path(),
+            %method,
+            %path,
             status,
             service = exchange.service.as_deref().unwrap_or("-"),
             instance = exchange.instance.as_deref().unwrap_or("-"),
@@ -131,116 +151,6 @@ impl Proxy {
             request_id = request_id.to_str().unwrap_or("-"),
             retries = exchange.retries,
         );
-        Ok(response)
-    }
-
-    async fn dispatch(
-        &self,
-        client: &Upstream,
-        mut request: Request<Incoming>,
-        peer: SocketAddr,
-        request_id: &HeaderValue,
-        exchange: &mut Exchange,
-    ) -> Response<ReplyBody> {
-        let uri = request.uri().clone();
-        let path = uri.path();
-        let own = |failure: &Failure, service: Option<&str>| {
-            reply::failure(failure, service, path, request_id)
-        };
-        if path == "/health" && matches!(*request.method(), Method::GET | Method::HEAD) {
-            return reply::health(request_id);
-        }
-        if let Err(why) = routes::check_target(request.method(), request.uri(), request.version()) {
-            return own(&Failure::BadTarget(why), None);
-        }
-        let Some((index, route)) = self.routes.find(path) else {
-            return own(&Failure::NoRoute, None);
-        };
-        exchange.route = Some(index);
-        exchange.service = Some(route.service.clone());
-        let service = Some(&*route.service);
-        let limit = self.config.max_body;
-        let declared = content_length(&request);
-        if declared.is_some_and(|length| length > limit) {
-            return own(&Failure::TooLarge { limit }, service);
-        }
-
-        let upgrade = headers::is_upgrade(request.headers());
-        let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-        let target = match (route.rewrite(path, uri.query()), uri.path_and_query()) {
-            // Nothing stripped: the client's target as it is, without a copy.
-            (Cow::Borrowed(same), Some(original)) if same == original.as_str() => original.clone(),
-            (rewritten, _) => {
-                match PathAndQuery::from_maybe_shared(Bytes::from(rewritten.into_owned())) {
-                    Ok(target) => target,
-                    Err(_) => {
-                        return own(&Failure::BadTarget("the path cannot be sent on"), service);
-                    }
-                }
-            }
-        };
-        let (mut parts, body) = request.into_parts();
-        let authority = parts.uri.authority().map(|a| a.as_str().to_owned());
-        headers::forward_request(
-            &mut parts.headers,
-            upgrade,
-            authority.as_deref(),
-            peer.ip(),
-            request_id,
-        );
-        let idempotent = crate::balance::is_idempotent(&parts.method);
-        // The whole request, a body kept for retries included, has request_timeout.
-        let deadline = tokio::time::Instant::now() + self.config.request_timeout;
-        let read = request_body(body, declared, idempotent, limit);
-        let body = match tokio::time::timeout_at(deadline, read).await {
-            Ok(Ok(body)) => body,
-            Ok(Err(failure)) => return own(&failure, service),
-            Err(_) => return own(&Failure::BodyTimeout, service),
-        };
-        let request = forward::Outgoing {
-            parts,
-            target,
-            body,
-            idempotent,
-            on_upgrade,
-            deadline,
-        };
-        forward::run(self, client, index, route, request, request_id, exchange).await
-    }
-}
-
-/// The Content-Length the client declared, when it did.
-fn content_length(request: &Request<Incoming>) -> Option<u64> {
-    request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse().ok())
-        .or_else(|| request.body().size_hint().exact().filter(|n| *n > 0))
-}
-
-/// Empty bodies and small bodies of idempotent requests can be sent again; others stream
-/// once, counted against `limit`.
-async fn request_body(
-    body: Incoming,
-    declared: Option<u64>,
-    idempotent: bool,
-    limit: u64,
-) -> Result<RequestBody, Failure> {
-    if body.is_end_stream() {
-        return Ok(RequestBody::Empty);
-    }
-    let small = declared.is_some_and(|length| length <= REPLAYABLE_BODY_BYTES.min(limit));
-    if !(idempotent && small) {
-        return Ok(RequestBody::once(body, limit));
-    }
-    let cap = usize::try_from(REPLAYABLE_BODY_BYTES.min(limit)).unwrap_or(usize::MAX);
-    match Limited::new(body, cap).collect().await {
-        Ok(collected) => Ok(RequestBody::Buffered(collected.to_bytes())),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(Failure::TooLarge { limit })
-        }
-        Err(_) => Err(Failure::BodyBroken),
     }
 }
 

@@ -14,6 +14,10 @@ use super::headers::X_REQUEST_ID;
 pub enum Failure {
     /// The target is not a plain path (400).
     BadTarget(&'static str),
+    /// Not an HTTP/1.1 request (400).
+    Malformed,
+    /// The request head is past 64 KiB or 100 fields (431).
+    HeadersTooLarge,
     /// No route's prefix covers the path (404).
     NoRoute,
     /// Past `max_body` (413).
@@ -35,7 +39,10 @@ pub enum Failure {
 impl Failure {
     pub fn status(&self) -> StatusCode {
         match self {
-            Failure::BadTarget(_) | Failure::BodyBroken => StatusCode::BAD_REQUEST,
+            Failure::BadTarget(_) | Failure::BodyBroken | Failure::Malformed => {
+                StatusCode::BAD_REQUEST
+            }
+            Failure::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Failure::NoRoute => StatusCode::NOT_FOUND,
             Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -48,6 +55,8 @@ impl Failure {
     fn code(&self) -> &'static str {
         match self {
             Failure::BadTarget(_) => "bad_request_target",
+            Failure::Malformed => "malformed_request",
+            Failure::HeadersTooLarge => "headers_too_large",
             Failure::NoRoute => "no_route",
             Failure::TooLarge { .. } => "body_too_large",
             Failure::BodyBroken => "body_incomplete",
@@ -63,6 +72,12 @@ impl Failure {
         let service = service.unwrap_or("the service");
         match self {
             Failure::BadTarget(why) => why.to_string(),
+            Failure::Malformed => "the request is not valid HTTP/1.1".to_string(),
+            Failure::HeadersTooLarge => format!(
+                "the request head is larger than {} KiB or has more than {} fields",
+                super::MAX_HEADER_BYTES >> 10,
+                super::h1::head::MAX_FIELDS
+            ),
             Failure::NoRoute => format!("no route for {path}"),
             Failure::TooLarge { limit } => format!(
                 "the request body is larger than the gateway's limit of {} (gateway.max_body)",

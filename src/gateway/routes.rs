@@ -128,6 +128,30 @@ pub fn check_target(method: &Method, uri: &Uri, version: Version) -> Result<(), 
     check_path(path)
 }
 
+/// [`check_target`] for a request target as an HTTP/1.1 request line carries it: only
+/// origin-form passes, split into its path and query.
+pub fn check_origin_target<'a>(
+    method: &Method,
+    target: &'a str,
+) -> Result<(&'a str, Option<&'a str>), &'static str> {
+    if method == Method::CONNECT {
+        return Err("CONNECT is not proxied");
+    }
+    if !target.starts_with('/') {
+        return Err(if target.contains("://") {
+            "absolute-form targets are not proxied; send the path only"
+        } else {
+            "the target must be a path starting with '/'"
+        });
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    };
+    check_path(path)?;
+    Ok((path, query))
+}
+
 /// Refuses paths that could name something outside the route once the upstream decodes them.
 pub fn check_path(path: &str) -> Result<(), &'static str> {
     if path.contains('\\') {

@@ -1,14 +1,15 @@
-//! Accepting clients: HTTP/1.1 with keep-alive and h2c (prior knowledge) on one port, with
-//! upgrades, on a few worker threads (one per core, like nginx's workers): each runs its own
-//! single-threaded runtime, listening socket (SO_REUSEPORT) and upstream pool, so a request,
-//! its client connection and its upstream connection never change threads.
+//! Accepting clients on a few worker threads (one per core, like nginx's workers): each runs
+//! its own single-threaded runtime, listening socket (SO_REUSEPORT) and upstream pools, so a
+//! request, its client connection and its upstream connection never change threads. Every
+//! connection starts on the HTTP/1.1 fast path ([`super::h1`]); one it hands over (h2c,
+//! upgrades, HTTP/1.0, streamed bodies) is served by hyper ([`super::general`]) from the
+//! bytes already read.
 //!
 //! Limits: at most `max_connections` connections in all (the rest wait in the listen backlog),
 //! request headers within `header_read_timeout` (slowloris; between keep-alive requests too)
 //! and within 64 KiB (431), and a connection with no bytes moving either way for
-//! `idle_timeout` is closed (checked once per period, so after one to two periods). On
-//! shutdown the listener closes at once and open connections finish their requests for up to
-//! [`super::DRAIN_TIMEOUT`].
+//! `idle_timeout` is closed. On shutdown the listener closes at once and open connections
+//! finish their requests for up to [`super::DRAIN_TIMEOUT`].
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -18,18 +19,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use super::h1::{self, Handoff};
 use super::proxy::Proxy;
-use super::upstream::{Upstream, sweep_forever};
-use super::{DRAIN_TIMEOUT, MAX_HEADER_BYTES};
+use super::upstream::Upstream;
+use super::{DRAIN_TIMEOUT, MAX_HEADER_BYTES, POOL_IDLE_TIMEOUT, general};
 
 /// Starts `workers` threads serving `127.0.0.1:port` until `shutdown`; returns the address
 /// and a task that ends when every worker has drained. Each worker has its own listening
@@ -92,6 +95,16 @@ pub fn start(
     Ok((addr, drained))
 }
 
+/// What one worker thread's connections share.
+struct Worker {
+    proxy: Arc<Proxy>,
+    /// The fast path's connections to instances.
+    pool: h1::Pool,
+    /// hyper's connections to instances, for the requests it serves.
+    hyper: Upstream,
+    builder: auto::Builder<TokioExecutor>,
+}
+
 /// One worker: accepts until `shutdown`, then drains its connections.
 async fn serve(
     listener: TcpListener,
@@ -99,10 +112,14 @@ async fn serve(
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
 ) {
-    let client = Arc::new(Upstream::new(proxy.config.connect_timeout));
-    tokio::spawn(sweep_forever(client.clone()));
-    let builder = Arc::new(builder(&proxy));
-    let graceful = GracefulShutdown::new();
+    let worker = Arc::new(Worker {
+        pool: h1::Pool::new(proxy.config.connect_timeout),
+        hyper: Upstream::new(proxy.config.connect_timeout),
+        builder: builder(&proxy),
+        proxy,
+    });
+    tokio::spawn(sweep_forever(worker.clone()));
+    let connections = TaskTracker::new();
     loop {
         let slot = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -124,49 +141,71 @@ async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let activity = Arc::new(AtomicBool::new(true));
-        let io = TokioIo::new(Watched {
-            stream,
-            activity: activity.clone(),
-        });
-        let service = {
-            let (proxy, client) = (proxy.clone(), client.clone());
-            service_fn(move |request| {
-                let (proxy, client) = (proxy.clone(), client.clone());
-                async move { proxy.handle(&client, request, peer).await }
-            })
-        };
-        let watcher = graceful.watcher();
-        let (builder, proxy, idle) = (builder.clone(), proxy.clone(), proxy.config.idle_timeout);
-        tokio::spawn(async move {
-            proxy
-                .metrics
-                .connections_open
-                .fetch_add(1, Ordering::Relaxed);
-            proxy
-                .metrics
-                .connections_total
-                .fetch_add(1, Ordering::Relaxed);
-            let connection = watcher.watch(builder.serve_connection_with_upgrades(io, service));
-            tokio::select! {
-                served = connection => if let Err(error) = served {
-                    tracing::debug!(%peer, %error, "client connection ended");
-                },
-                _ = idle_for(&activity, idle) => tracing::debug!(%peer, "idle connection closed"),
+        let (worker, shutdown) = (worker.clone(), shutdown.clone());
+        connections.spawn(async move {
+            let metrics = &worker.proxy.metrics;
+            metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+            metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+            let served = h1::serve(stream, peer, &worker.proxy, &worker.pool, shutdown.clone());
+            if let Some(handoff) = served.await {
+                serve_general(handoff, peer, &worker, &shutdown).await;
             }
-            proxy
-                .metrics
-                .connections_open
-                .fetch_sub(1, Ordering::Relaxed);
+            metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
             drop(slot);
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    connections.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, connections.wait())
         .await
         .is_err()
     {
         tracing::warn!("gateway connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}
+
+/// Serves a connection the fast path handed over, with hyper, until it closes, idles out, or
+/// the gateway stops (then its requests in flight finish first).
+async fn serve_general(
+    handoff: Handoff,
+    peer: SocketAddr,
+    worker: &Arc<Worker>,
+    shutdown: &CancellationToken,
+) {
+    let activity = Arc::new(AtomicBool::new(true));
+    let io = TokioIo::new(Watched {
+        stream: handoff.stream,
+        read: handoff.read,
+        activity: activity.clone(),
+    });
+    let service = {
+        let worker = worker.clone();
+        service_fn(move |request| {
+            let worker = worker.clone();
+            async move { general::handle(&worker.proxy, &worker.hyper, request, peer).await }
+        })
+    };
+    let connection = worker.builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(connection);
+    let idle = worker.proxy.config.idle_timeout;
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            served = connection.as_mut() => {
+                if let Err(error) = served {
+                    tracing::debug!(%peer, %error, "client connection ended");
+                }
+                return;
+            }
+            _ = idle_for(&activity, idle) => {
+                tracing::debug!(%peer, "idle connection closed");
+                return;
+            }
+            _ = shutdown.cancelled(), if !stopping => {
+                stopping = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
     }
 }
 
@@ -188,6 +227,16 @@ fn builder(proxy: &Proxy) -> auto::Builder<TokioExecutor> {
     builder
 }
 
+/// Sweeps the worker's upstream pools every half idle timeout, for as long as it runs.
+async fn sweep_forever(worker: Arc<Worker>) {
+    let mut tick = tokio::time::interval(POOL_IDLE_TIMEOUT / 2);
+    loop {
+        tick.tick().await;
+        worker.pool.sweep();
+        worker.hyper.sweep();
+    }
+}
+
 /// Resolves once a whole `period` passed without a byte read or written.
 async fn idle_for(activity: &AtomicBool, period: Duration) {
     loop {
@@ -198,9 +247,11 @@ async fn idle_for(activity: &AtomicBool, period: Duration) {
     }
 }
 
-/// The client's TCP stream, noting that bytes moved.
+/// A handed-over client connection: first the bytes the fast path already read, then the
+/// socket; noting that bytes moved, for the idle timeout.
 struct Watched {
     stream: TcpStream,
+    read: Bytes,
     activity: Arc<AtomicBool>,
 }
 
@@ -218,6 +269,12 @@ impl AsyncRead for Watched {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if !self.read.is_empty() {
+            let n = self.read.len().min(buf.remaining());
+            buf.put_slice(&self.read[..n]);
+            self.read.advance(n);
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
         self.moved(buf.filled().len() - before);

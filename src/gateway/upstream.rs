@@ -141,12 +141,3 @@ impl Upstream {
         idle.retain(|_, pooled| !pooled.is_empty());
     }
 }
-
-/// Sweeps `upstream` every half idle timeout, for as long as the worker runs.
-pub async fn sweep_forever(upstream: std::sync::Arc<Upstream>) {
-    let mut tick = tokio::time::interval(POOL_IDLE_TIMEOUT / 2);
-    loop {
-        tick.tick().await;
-        upstream.sweep();
-    }
-}

@@ -1,10 +1,13 @@
-//! The gateway's tests in process: `routes` and `headers` cover the pure parts (matching,
-//! rewriting, target safety, header handling, breaker wording); `proxy` and `streams` run a
-//! real gateway (`support`) in front of real loopback servers. The binary itself is tested in
+//! The gateway's tests in process: `routes`, `headers` and `wire` cover the pure parts
+//! (matching, rewriting, target safety, header handling on both paths, breaker wording);
+//! `proxy`, `streams` and `fast_path` run a real gateway (`support`) in front of real
+//! loopback servers. The binary itself is tested in
 //! tests/gateway*.rs.
 
+mod fast_path;
 mod headers;
 mod proxy;
 mod routes;
 mod streams;
 mod support;
+mod wire;

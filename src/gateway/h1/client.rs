@@ -1,0 +1,261 @@
+//! The fast path's connections to instances: plain keep-alive HTTP/1.1 over TCP_NODELAY
+//! sockets, one pool per gateway worker. A request goes out as one prepared buffer (head and
+//! body) in one write; the response head is parsed in the connection's read buffer, and the
+//! body stays there for the caller to relay. A connection goes back to the pool only after
+//! its response was read to the end, with nothing left over.
+//!
+//! A pooled connection that the instance closed while idle shows as readable: it is dropped
+//! at checkout without a system call. One that closes in the instant between checkout and
+//! send answers nothing; an idempotent request is then sent once more on a new connection.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+
+use super::head::{self, Facts, Framing, ResponseHead};
+use crate::gateway::{MAX_HEADER_BYTES, POOL_IDLE_TIMEOUT};
+
+/// Idle connections kept per instance; more are closed once their exchange is done.
+const MAX_IDLE_PER_INSTANCE: usize = 512;
+
+/// Read buffers start at this size and grow as a message needs.
+pub const READ_CHUNK: usize = 8 << 10;
+
+/// Why a request got no (usable) response.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// No connection: nothing was sent.
+    #[error("cannot connect: {0}")]
+    Connect(std::io::Error),
+    #[error("cannot connect within {0:?}")]
+    ConnectTimeout(Duration),
+    /// The connection failed after the request may have been sent.
+    #[error("{0}")]
+    Broken(std::io::Error),
+    #[error("the connection closed before a response")]
+    Closed,
+    #[error("the response head is not valid HTTP/1.1")]
+    Malformed,
+}
+
+/// One keep-alive connection to an instance.
+#[derive(Debug)]
+pub struct Connection {
+    addr: SocketAddr,
+    stream: TcpStream,
+    /// What was read and not used yet: the response head, then the start of its body.
+    pub buf: BytesMut,
+}
+
+impl Connection {
+    /// Reads more of the response into `buf`; `Ok(0)` when the instance closed.
+    pub async fn read_more(&mut self) -> std::io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        self.stream.read_buf(&mut self.buf).await
+    }
+
+    /// False when the instance closed the connection (or sent something unasked) while it
+    /// was idle: readable, by the runtime's last readiness event, then confirmed.
+    fn is_idle_and_open(&self) -> bool {
+        let mut context = Context::from_waker(Waker::noop());
+        match self.stream.poll_read_ready(&mut context) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            Poll::Ready(Ok(())) => {
+                let mut probe = [0u8; 1];
+                matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            }
+        }
+    }
+
+    /// Sends `request` and reads up to the final response head (1xx heads are skipped).
+    async fn round_trip(
+        mut self,
+        request: &[u8],
+        head_only: bool,
+    ) -> Result<Response, (ExchangeError, bool)> {
+        self.buf.clear();
+        if let Err(error) = self.stream.write_all(request).await {
+            return Err((ExchangeError::Broken(error), false));
+        }
+        let mut received = false;
+        loop {
+            if !self.buf.is_empty() {
+                received = true;
+                match head::parse_response(&self.buf) {
+                    // The fast path never asks to switch protocols.
+                    Ok(Some(head)) if head.status == 101 => {
+                        return Err((ExchangeError::Malformed, true));
+                    }
+                    Ok(Some(head)) if head.status < 200 => {
+                        self.buf.advance(head.len);
+                        continue;
+                    }
+                    Ok(Some(head)) => return Response::new(self, head, head_only),
+                    Ok(None) if self.buf.len() >= MAX_HEADER_BYTES => {
+                        return Err((ExchangeError::Malformed, true));
+                    }
+                    Ok(None) => {}
+                    Err(_) => return Err((ExchangeError::Malformed, true)),
+                }
+            }
+            match self.read_more().await {
+                Ok(0) => return Err((ExchangeError::Closed, received)),
+                Ok(_) => {}
+                Err(error) => return Err((ExchangeError::Broken(error), received)),
+            }
+        }
+    }
+}
+
+/// An instance's response, its head parsed; the body follows in `connection.buf`.
+#[derive(Debug)]
+pub struct Response {
+    pub connection: Connection,
+    pub head: ResponseHead,
+    pub facts: Facts,
+    pub framing: Framing,
+    /// The connection may serve another request once the body is read.
+    pub reusable: bool,
+}
+
+impl Response {
+    fn new(
+        connection: Connection,
+        head: ResponseHead,
+        head_only: bool,
+    ) -> Result<Response, (ExchangeError, bool)> {
+        let facts = Facts::read(&connection.buf, &head.fields);
+        let no_body = head_only || head.status == 204 || head.status == 304;
+        let framing = match facts.transfer_encoding {
+            _ if no_body => Framing::Empty,
+            Some(true) => Framing::Chunked(Default::default()),
+            Some(false) => Framing::UntilClose,
+            None if facts.bad_length => return Err((ExchangeError::Malformed, true)),
+            None => match facts.content_length {
+                Some(length) => Framing::Length(length),
+                None => Framing::UntilClose,
+            },
+        };
+        let reusable = !facts.close
+            && (head.minor_version == 1 || facts.keep_alive)
+            && !matches!(framing, Framing::UntilClose);
+        Ok(Response {
+            connection,
+            head,
+            facts,
+            framing,
+            reusable,
+        })
+    }
+
+    pub fn status(&self) -> u16 {
+        self.head.status
+    }
+}
+
+/// One worker's idle connections to every instance.
+#[derive(Debug)]
+pub struct Pool {
+    connect_timeout: Duration,
+    idle: Mutex<HashMap<SocketAddr, Vec<(Connection, Instant)>>>,
+}
+
+impl Pool {
+    pub fn new(connect_timeout: Duration) -> Self {
+        Pool {
+            connect_timeout,
+            idle: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Vec<(Connection, Instant)>>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends `request` (a whole HTTP/1.1 request: head and body) to `addr` and reads the
+    /// response head. `head_only` for HEAD requests, whose responses have no body.
+    pub async fn exchange(
+        &self,
+        addr: SocketAddr,
+        request: &[u8],
+        head_only: bool,
+        idempotent: bool,
+    ) -> Result<Response, ExchangeError> {
+        if let Some(connection) = self.checkout(addr) {
+            match connection.round_trip(request, head_only).await {
+                Ok(response) => return Ok(response),
+                // Closed under our feet before answering anything: a new connection.
+                Err((ExchangeError::Closed | ExchangeError::Broken(_), false)) if idempotent => {}
+                Err((error, _)) => return Err(error),
+            }
+        }
+        let connection = self.connect(addr).await?;
+        connection
+            .round_trip(request, head_only)
+            .await
+            .map_err(|(error, _)| error)
+    }
+
+    /// The most recently returned open connection to `addr`.
+    fn checkout(&self, addr: SocketAddr) -> Option<Connection> {
+        let mut idle = self.lock();
+        let pooled = idle.get_mut(&addr)?;
+        while let Some((connection, _)) = pooled.pop() {
+            if connection.is_idle_and_open() {
+                return Some(connection);
+            }
+        }
+        None
+    }
+
+    /// Takes a connection back after its response was read to the end.
+    pub fn put_back(&self, connection: Connection) {
+        if !connection.buf.is_empty() {
+            return; // bytes after the response: the instance is not speaking HTTP/1.1
+        }
+        let mut idle = self.lock();
+        let pooled = idle.entry(connection.addr).or_default();
+        if pooled.len() < MAX_IDLE_PER_INSTANCE {
+            pooled.push((connection, Instant::now()));
+        }
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> Result<Connection, ExchangeError> {
+        let socket = match addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4(),
+            SocketAddr::V6(_) => TcpSocket::new_v6(),
+        }
+        .map_err(ExchangeError::Connect)?;
+        socket.set_nodelay(true).map_err(ExchangeError::Connect)?;
+        socket.set_keepalive(true).map_err(ExchangeError::Connect)?;
+        let stream = tokio::time::timeout(self.connect_timeout, socket.connect(addr))
+            .await
+            .map_err(|_| ExchangeError::ConnectTimeout(self.connect_timeout))?
+            .map_err(ExchangeError::Connect)?;
+        Ok(Connection {
+            addr,
+            stream,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+        })
+    }
+
+    /// Drops connections the instance closed and those idle past the pool's idle timeout.
+    pub fn sweep(&self) {
+        let mut idle = self.lock();
+        for pooled in idle.values_mut() {
+            pooled.retain(|(connection, returned)| {
+                returned.elapsed() < POOL_IDLE_TIMEOUT && connection.is_idle_and_open()
+            });
+        }
+        idle.retain(|_, pooled| !pooled.is_empty());
+    }
+}

@@ -1,0 +1,471 @@
+//! One client connection on the fast path: read a request head (within
+//! `header_read_timeout`, 64 KiB and 100 fields), take the shared first decisions, read the
+//! body (at most 64 KiB, within `request_timeout`), run the tries through
+//! [`crate::gateway::forward`], relay the answer, and go again while the connection is kept
+//! alive. A request this path does not take ends the loop with a [`Handoff`]; so does an
+//! h2c preface. Once the gateway stops, an idle connection closes at once and a busy one
+//! after its answer (`connection: close`).
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::HeaderValue;
+use http::{Method, Response, StatusCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use super::client::{self, ExchangeError, Pool, READ_CHUNK};
+use super::head::{self, Facts, Framing, HeadError, RequestHead};
+use super::write::{self, Delimit};
+use crate::balance::{Outcome, is_idempotent};
+use crate::daemon::registry::Endpoint;
+use crate::gateway::body::{Hold, ReplyBody};
+use crate::gateway::forward::{self, Answered, Exchange, Transport, TryError};
+use crate::gateway::proxy::Proxy;
+use crate::gateway::reply::{self, Failure};
+use crate::gateway::{MAX_HEADER_BYTES, REPLAYABLE_BODY_BYTES, headers, routes};
+
+/// An HTTP/2 connection starts with this (prior knowledge h2c).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Output past this is written before more is read from the instance.
+const FLUSH_AT: usize = 64 << 10;
+
+/// A connection for hyper to serve from here on: the socket and what was read of it.
+#[derive(Debug)]
+pub struct Handoff {
+    pub stream: TcpStream,
+    pub read: Bytes,
+}
+
+/// What became of one request.
+enum Next {
+    KeepAlive,
+    Close,
+    Handoff,
+}
+
+/// How waiting for a request head ended.
+enum Waited {
+    Head(RequestHead),
+    /// Not for this path: hyper takes the connection.
+    Handoff,
+    /// Closed, timed out, or the gateway is stopping while the connection was idle.
+    Gone,
+    Refused(Failure),
+}
+
+struct Connection<'a> {
+    stream: TcpStream,
+    /// The client's address, as X-Forwarded-For gets it.
+    peer: String,
+    /// Read from the client and not used yet.
+    buf: BytesMut,
+    /// To the client: heads and bodies gathered for one write.
+    out: Vec<u8>,
+    /// To an instance: the request being forwarded.
+    upstream: Vec<u8>,
+    proxy: &'a Proxy,
+    pool: &'a Pool,
+}
+
+/// Serves `stream` until it closes, or returns it for hyper to serve.
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    proxy: &Proxy,
+    pool: &Pool,
+    shutdown: CancellationToken,
+) -> Option<Handoff> {
+    let mut connection = Connection {
+        stream,
+        peer: peer.ip().to_string(),
+        buf: BytesMut::with_capacity(READ_CHUNK),
+        out: Vec::with_capacity(READ_CHUNK),
+        upstream: Vec::with_capacity(1024),
+        proxy,
+        pool,
+    };
+    let config = &proxy.config;
+    // Between requests too: a keep-alive connection that sends nothing is closed.
+    let patience = config.header_read_timeout.min(config.idle_timeout);
+    let timer = tokio::time::sleep(patience);
+    let stopping = shutdown.clone().cancelled_owned();
+    tokio::pin!(timer, stopping);
+    let mut first = true;
+    loop {
+        timer.as_mut().reset(tokio::time::Instant::now() + patience);
+        let head = match connection
+            .wait_for_head(timer.as_mut(), stopping.as_mut(), first)
+            .await
+        {
+            Waited::Head(head) => head,
+            Waited::Handoff => return Some(connection.handoff()),
+            Waited::Gone => return None,
+            Waited::Refused(failure) => {
+                connection.refuse(&failure).await;
+                return None;
+            }
+        };
+        first = false;
+        match connection.request(head, shutdown.is_cancelled()).await {
+            Next::KeepAlive => {}
+            Next::Close => return None,
+            Next::Handoff => return Some(connection.handoff()),
+        }
+    }
+}
+
+impl Connection<'_> {
+    fn handoff(self) -> Handoff {
+        Handoff {
+            stream: self.stream,
+            read: self.buf.freeze(),
+        }
+    }
+
+    async fn wait_for_head(
+        &mut self,
+        mut timer: Pin<&mut Sleep>,
+        mut stopping: Pin<&mut WaitForCancellationFutureOwned>,
+        first: bool,
+    ) -> Waited {
+        loop {
+            if !self.buf.is_empty() {
+                let seen = self.buf.len().min(H2_PREFACE.len());
+                if first && self.buf[..seen] == H2_PREFACE[..seen] {
+                    if seen == H2_PREFACE.len() {
+                        return Waited::Handoff;
+                    }
+                } else {
+                    match head::parse_request(&self.buf) {
+                        Ok(Some(head)) => return Waited::Head(head),
+                        Ok(None) => {}
+                        Err(HeadError::TooManyFields) => {
+                            return Waited::Refused(Failure::HeadersTooLarge);
+                        }
+                        Err(HeadError::Malformed) => return Waited::Refused(Failure::Malformed),
+                    }
+                }
+                if self.buf.len() >= MAX_HEADER_BYTES {
+                    return Waited::Refused(Failure::HeadersTooLarge);
+                }
+            }
+            reserve(&mut self.buf, READ_CHUNK);
+            let idle = self.buf.is_empty();
+            tokio::select! {
+                biased;
+                read = self.stream.read_buf(&mut self.buf) => match read {
+                    Ok(0) | Err(_) => return Waited::Gone,
+                    Ok(_) => {}
+                },
+                _ = timer.as_mut() => return Waited::Gone,
+                _ = stopping.as_mut(), if idle => return Waited::Gone,
+            }
+        }
+    }
+
+    /// Answers a request that cannot be read (400, 431) and closes.
+    async fn refuse(&mut self, failure: &Failure) {
+        let request_id = headers::new_request_id();
+        let response = reply::failure(failure, None, "", &request_id);
+        let status = response.status().as_u16();
+        self.write_own(response, true, false).await;
+        let exchange = Exchange::default();
+        let started = Instant::now();
+        self.proxy
+            .finish("-", "-", status, &exchange, started, &request_id);
+    }
+
+    async fn request(&mut self, head: RequestHead, stopping: bool) -> Next {
+        let started = Instant::now();
+        let facts = Facts::read(&self.buf, &head.fields);
+        let declared = facts.content_length.unwrap_or(0);
+        let config = &self.proxy.config;
+        let unusual = head.minor_version != 1
+            || (facts.upgrade && facts.connection_upgrade)
+            || facts.expect
+            || facts.transfer_encoding.is_some()
+            || facts.bad_length
+            || facts.hosts != 1
+            || (declared > REPLAYABLE_BODY_BYTES && declared <= config.max_body);
+        let Ok(method) = Method::from_bytes(head.method.of(&self.buf)) else {
+            return Next::Handoff;
+        };
+        if unusual {
+            return Next::Handoff;
+        }
+        let close = facts.close || stopping;
+        let head_only = method == Method::HEAD;
+        let request_id = headers::request_id_from(facts.request_id.map(|id| id.of(&self.buf)));
+        let mut exchange = Exchange::default();
+        let target = head.target.text(&self.buf);
+        let checked = routes::check_origin_target(&method, target);
+        let (path, query) = checked.unwrap_or((target, None));
+        let routed = self.proxy.route_request(
+            &method,
+            path,
+            checked.map(|_| ()),
+            facts.content_length,
+            &request_id,
+            &mut exchange,
+        );
+        let (index, route) = match routed {
+            Ok(found) => found,
+            Err(response) => {
+                // A body the gateway did not read: the connection cannot go on after it.
+                let close = close || declared > 0;
+                let status = response.status().as_u16();
+                let written =
+                    write_own(&mut self.stream, &mut self.out, *response, close, head_only).await;
+                let method = head.method.text(&self.buf);
+                self.proxy
+                    .finish(method, path, status, &exchange, started, &request_id);
+                self.buf.advance(head.len);
+                return if close || !written {
+                    Next::Close
+                } else {
+                    Next::KeepAlive
+                };
+            }
+        };
+        let rewritten = route.rewrite(path, query);
+        self.upstream.clear();
+        write::upstream_head(
+            &mut self.upstream,
+            &self.buf,
+            &head,
+            &facts,
+            &rewritten,
+            &self.peer,
+            &request_id,
+        );
+        drop(rewritten);
+
+        // The whole request, its body and every try, has request_timeout.
+        let deadline = tokio::time::Instant::now() + config.request_timeout;
+        let total = head.len + declared as usize;
+        while self.buf.len() < total {
+            let missing = total - self.buf.len();
+            reserve(&mut self.buf, missing);
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(0) | Err(_)) => return Next::Close,
+                Ok(Ok(_)) => {}
+                Err(_) => {
+                    let path = path_of(head.target.text(&self.buf));
+                    let failure = Failure::BodyTimeout;
+                    let response =
+                        reply::failure(&failure, Some(&route.service), path, &request_id);
+                    write_own(&mut self.stream, &mut self.out, response, true, head_only).await;
+                    let method = head.method.text(&self.buf);
+                    self.proxy
+                        .finish(method, path, 408, &exchange, started, &request_id);
+                    return Next::Close;
+                }
+            }
+        }
+        let request = self.buf.split_to(total).freeze();
+        self.upstream.extend_from_slice(&request[head.len..]);
+        let method_text = head.method.text(&request);
+        let path = path_of(head.target.text(&request));
+
+        let idempotent = is_idempotent(&method);
+        let mut tries = Tries {
+            pool: self.pool,
+            request: &self.upstream,
+            head_only,
+            idempotent,
+        };
+        let forwarded = forward::run(
+            self.proxy,
+            index,
+            route,
+            &mut tries,
+            idempotent,
+            deadline,
+            &mut exchange,
+        )
+        .await;
+        match forwarded {
+            Err(failure) => {
+                let response = reply::failure(&failure, Some(&route.service), path, &request_id);
+                let status = response.status().as_u16();
+                let written =
+                    write_own(&mut self.stream, &mut self.out, response, close, head_only).await;
+                self.proxy
+                    .finish(method_text, path, status, &exchange, started, &request_id);
+                if written && !close {
+                    Next::KeepAlive
+                } else {
+                    Next::Close
+                }
+            }
+            Ok(Answered { reply, hold }) => {
+                self.proxy.finish(
+                    method_text,
+                    path,
+                    reply.status(),
+                    &exchange,
+                    started,
+                    &request_id,
+                );
+                let relayed = self.relay(reply, hold, close, &request_id).await;
+                if relayed && !close {
+                    Next::KeepAlive
+                } else {
+                    Next::Close
+                }
+            }
+        }
+    }
+
+    /// Writes the instance's answer to the client, its body as it arrives; true when the
+    /// whole answer went out and the connection can stay open.
+    async fn relay(
+        &mut self,
+        response: client::Response,
+        hold: Hold,
+        close: bool,
+        request_id: &HeaderValue,
+    ) -> bool {
+        let idle = self.proxy.config.idle_timeout;
+        let client::Response {
+            mut connection,
+            head,
+            facts,
+            mut framing,
+            reusable,
+        } = response;
+        // A body that ends when the instance closes goes out chunked, so the client's
+        // connection can stay open.
+        let until_close = matches!(framing, Framing::UntilClose);
+        let delimit = Delimit {
+            chunked: until_close || matches!(framing, Framing::Chunked(_)),
+            close,
+        };
+        self.out.clear();
+        write::client_head(
+            &mut self.out,
+            &connection.buf,
+            &head,
+            &facts,
+            delimit,
+            request_id,
+        );
+        connection.buf.advance(head.len);
+        let complete = loop {
+            let Ok((taken, done)) = framing.take(&connection.buf) else {
+                break false;
+            };
+            let data = &connection.buf[..taken];
+            if until_close {
+                if taken > 0 {
+                    write::chunk(&mut self.out, data);
+                }
+            } else {
+                self.out.extend_from_slice(data);
+            }
+            connection.buf.advance(taken);
+            if done {
+                break true;
+            }
+            // Streaming: what arrived goes out before waiting for more.
+            if !self.out.is_empty() && !flush(&mut self.stream, &mut self.out, idle).await {
+                break false;
+            }
+            match tokio::time::timeout(idle, connection.read_more()).await {
+                Ok(Ok(0)) if until_close => {
+                    write::chunk(&mut self.out, b"");
+                    break true;
+                }
+                Ok(Ok(0) | Err(_)) | Err(_) => break false,
+                Ok(Ok(_)) => {}
+            }
+            if self.out.len() >= FLUSH_AT && !flush(&mut self.stream, &mut self.out, idle).await {
+                break false;
+            }
+        };
+        let sent = complete && flush(&mut self.stream, &mut self.out, idle).await;
+        drop(hold);
+        if complete && reusable {
+            self.pool.put_back(connection);
+        }
+        sent && !delimit.close
+    }
+
+    async fn write_own(&mut self, response: Response<ReplyBody>, close: bool, head_only: bool) {
+        write_own(&mut self.stream, &mut self.out, response, close, head_only).await;
+    }
+}
+
+/// Room for at least `wanted` more bytes (up to a read chunk at a time).
+fn reserve(buf: &mut BytesMut, wanted: usize) {
+    let wanted = wanted.clamp(1, READ_CHUNK);
+    if buf.capacity() - buf.len() < wanted {
+        buf.reserve(wanted.max(READ_CHUNK));
+    }
+}
+
+fn path_of(target: &str) -> &str {
+    target.split_once('?').map_or(target, |(path, _)| path)
+}
+
+/// Writes the gateway's own answer; false when the client is gone.
+async fn write_own(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    response: Response<ReplyBody>,
+    close: bool,
+    head_only: bool,
+) -> bool {
+    out.clear();
+    write::own_response(out, response, close, head_only);
+    flush(stream, out, Duration::from_secs(30)).await
+}
+
+/// Writes all of `out` (then empties it) within `idle`; false when the client is gone.
+async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>, idle: Duration) -> bool {
+    let written = tokio::time::timeout(idle, stream.write_all(out)).await;
+    out.clear();
+    matches!(written, Ok(Ok(())))
+}
+
+/// The fast path's tries: the prepared request, sent whole to each instance tried.
+struct Tries<'a> {
+    pool: &'a Pool,
+    request: &'a [u8],
+    head_only: bool,
+    idempotent: bool,
+}
+
+impl Transport for Tries<'_> {
+    type Reply = client::Response;
+
+    async fn send(&mut self, endpoint: &Endpoint) -> Result<Self::Reply, TryError> {
+        let exchanged = self
+            .pool
+            .exchange(endpoint.addr, self.request, self.head_only, self.idempotent)
+            .await;
+        exchanged.map_err(|error| {
+            let outcome = match error {
+                ExchangeError::Connect(_) | ExchangeError::ConnectTimeout(_) => {
+                    Outcome::ConnectFailed
+                }
+                _ => Outcome::Broken,
+            };
+            TryError::Failed(outcome, forward::upstream_failure(endpoint, error))
+        })
+    }
+
+    fn status(reply: &Self::Reply) -> StatusCode {
+        StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::BAD_GATEWAY)
+    }
+
+    fn replayable(&self) -> bool {
+        true
+    }
+}
