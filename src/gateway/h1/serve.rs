@@ -112,7 +112,7 @@ pub async fn serve(
             }
         };
         first = false;
-        match connection.request(head, shutdown.is_cancelled()).await {
+        match connection.request(head, &shutdown).await {
             Next::KeepAlive => {}
             Next::Close => return None,
             Next::Handoff => return Some(connection.handoff()),
@@ -181,7 +181,7 @@ impl Connection<'_> {
             .finish("-", "-", status, &exchange, started, &request_id);
     }
 
-    async fn request(&mut self, head: RequestHead, stopping: bool) -> Next {
+    async fn request(&mut self, head: RequestHead, shutdown: &CancellationToken) -> Next {
         let started = Instant::now();
         let facts = Facts::read(&self.buf, &head.fields);
         let declared = facts.content_length.unwrap_or(0);
@@ -199,7 +199,7 @@ impl Connection<'_> {
         if unusual {
             return Next::Handoff;
         }
-        let close = facts.close || stopping;
+        let close = facts.close || shutdown.is_cancelled();
         let head_only = method == Method::HEAD;
         let request_id = headers::request_id_from(facts.request_id.map(|id| id.of(&self.buf)));
         let mut exchange = Exchange::default();
@@ -290,6 +290,8 @@ impl Connection<'_> {
             &mut exchange,
         )
         .await;
+        // The gateway may have begun to stop while the request was out.
+        let close = close || shutdown.is_cancelled();
         match forwarded {
             Err(failure) => {
                 let response = reply::failure(&failure, Some(&route.service), path, &request_id);
