@@ -11,12 +11,14 @@ use crate::gateway::body::ReplyBody;
 use crate::gateway::headers::is_hop_by_hop_bytes;
 
 /// Fields the gateway sets itself on the way to an instance: the client's are dropped
-/// (X-Forwarded-For is appended to).
-const SET_UPSTREAM: [&[u8]; 4] = [
+/// (X-Forwarded-For is appended to). Content-Length is written once, as a plain number,
+/// whatever spelling the client used: the instance cannot frame the body differently.
+const SET_UPSTREAM: [&[u8]; 5] = [
     b"x-forwarded-proto",
     b"x-forwarded-host",
     b"x-request-id",
     b"expect",
+    b"content-length",
 ];
 
 fn is_any(name: &[u8], names: &[&[u8]]) -> bool {
@@ -43,8 +45,9 @@ fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 /// The request head an instance gets: `method target HTTP/1.1`, the client's fields less
-/// hop-by-hop ones and those the gateway sets, Host kept, then X-Forwarded-For (earlier hops
-/// and `peer`), X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id.
+/// hop-by-hop ones and those the gateway sets, Host kept, then Content-Length (when the
+/// client sent one), X-Forwarded-For (earlier hops and `peer`), X-Forwarded-Proto,
+/// X-Forwarded-Host and X-Request-Id.
 #[allow(clippy::too_many_arguments)]
 pub fn upstream_head(
     out: &mut Vec<u8>,
@@ -71,6 +74,10 @@ pub fn upstream_head(
         {
             field(out, name, value);
         }
+    }
+    if let Some(length) = facts.content_length {
+        let mut digits = [0; 20];
+        field(out, b"content-length", decimal(&mut digits, length));
     }
     out.extend_from_slice(b"x-forwarded-for: ");
     for earlier in forwarded_for {

@@ -56,12 +56,12 @@ fn lengths_that_disagree_or_are_not_numbers_are_flagged() {
 }
 
 #[test]
-fn the_instance_gets_no_hop_by_hop_field_and_the_gateway_s_forwarding_fields() {
+fn the_instance_gets_no_hop_by_hop_field_one_content_length_and_the_forwarding_fields() {
     let wire = b"GET /api/orders/7 HTTP/1.1\r\nHost: shop.example\r\n\
 Connection: keep-alive, X-Private\r\nX-Private: 1\r\nKeep-Alive: timeout=5\r\n\
 Proxy-Connection: keep-alive\r\nTE: trailers\r\nX-Forwarded-For: 1.2.3.4\r\n\
 X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\nX-Request-Id: client-id\r\n\
-Accept: */*\r\n\r\n";
+Content-Length: 002\r\nAccept: */*\r\nContent-Length: 2\r\n\r\n";
     let head = parse_request(wire).expect("valid").expect("complete");
     let facts = Facts::read(wire, &head.fields);
     let mut out = Vec::new();
@@ -69,7 +69,7 @@ Accept: */*\r\n\r\n";
     upstream_head(&mut out, wire, &head, &facts, "/orders/7", "10.0.0.9", &id);
     assert_eq!(
         text(&out),
-        "GET /orders/7 HTTP/1.1\r\nHost: shop.example\r\nAccept: */*\r\n\
+        "GET /orders/7 HTTP/1.1\r\nHost: shop.example\r\nAccept: */*\r\ncontent-length: 2\r\n\
 x-forwarded-for: 1.2.3.4, 10.0.0.9\r\nx-forwarded-proto: http\r\n\
 x-forwarded-host: shop.example\r\nx-request-id: id-1\r\n\r\n"
     );
