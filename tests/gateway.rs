@@ -1,13 +1,14 @@
 //! The gateway through the real binary: routing (longest prefix, segment boundaries,
-//! strip_prefix, 404), spreading over instances (least-request and round robin), the JSON
-//! errors 502/503/504, hop-by-hop and X-Forwarded-* headers, and request ids.
+//! strip_prefix, 404), routes following the manifest on `up`, spreading over instances
+//! (least-request and round robin), the JSON errors 502/503/504, hop-by-hop and X-Forwarded-*
+//! headers, and request ids.
 
 mod common;
 mod gateway_support;
 
 use std::collections::BTreeMap;
 
-use common::{DEADLINE, Project, wait_until};
+use common::{DEADLINE, Project, http_get, wait_until};
 use gateway_support::{agent, gateway_addr, get, raw, seen, send};
 
 #[test]
@@ -83,6 +84,48 @@ command = [{fixture}, "headers"]
     let health = get(&format!("{base}/health"));
     assert_eq!(health.status, 200, "{health:?}");
     assert_eq!(health.json()["service"], "servio-gateway");
+    project.down_and_assert_clean();
+}
+
+#[test]
+fn up_again_serves_the_routes_the_manifest_has_now() {
+    let manifest = |routes: &str| {
+        format!(
+            "[admin]\nport = 0\n[gateway]\nport = 0\n{routes}\n\
+[services.echo]\ncommand = [{{fixture}}, \"headers\"]\n"
+        )
+    };
+    let project = Project::new(&manifest(
+        "[[gateway.routes]]\nprefix = \"/kept\"\nservice = \"echo\"\n\
+[[gateway.routes]]\nprefix = \"/old\"\nservice = \"echo\"\n",
+    ));
+    project.up(&[]);
+    let addr = gateway_addr(&project);
+    let status = |path: &str| get(&format!("http://{addr}{path}")).status;
+    assert_eq!(
+        [status("/kept/x"), status("/old/x"), status("/new/x")],
+        [200, 200, 404]
+    );
+
+    project.write_manifest(&manifest(
+        "[[gateway.routes]]\nprefix = \"/kept\"\nservice = \"echo\"\n\
+[[gateway.routes]]\nprefix = \"/new\"\nservice = \"echo\"\nstrip_prefix = \"/new\"\n",
+    ));
+    project.up(&[]);
+    assert_eq!(gateway_addr(&project), addr, "the gateway keeps its port");
+    assert_eq!(
+        [status("/kept/x"), status("/old/x"), status("/new/x")],
+        [200, 404, 200]
+    );
+    let echoed = get(&format!("http://{addr}/new/x")).json();
+    assert_eq!(echoed["path"], "/x", "the new route strips its prefix");
+
+    // A route that stayed kept its counters; the removed one left /metrics.
+    let (code, metrics) = http_get(&format!("{}/metrics", project.admin_url()));
+    assert_eq!(code, 200);
+    let kept = r#"servio_gateway_requests_total{route="/kept",service="echo",status="200"} 2"#;
+    assert!(metrics.contains(kept), "{metrics}");
+    assert!(!metrics.contains(r#"route="/old""#), "{metrics}");
     project.down_and_assert_clean();
 }
 

@@ -91,7 +91,13 @@ async fn handle_connection(stream: UnixStream, daemon: Arc<Daemon>) {
 async fn answer(daemon: &Daemon, request: Request) -> (Response, bool) {
     match request {
         Request::Up { services } => match daemon.supervisor.up(&services).await {
-            Ok(services) => (Response::Starting { services }, false),
+            Ok(services) => {
+                // The gateway follows the manifest `up` just read, as the services do.
+                if let Some(gateway) = &daemon.gateway {
+                    gateway.reload(&daemon.supervisor.manifest().gateway);
+                }
+                (Response::Starting { services }, false)
+            }
             Err(message) => (
                 Response::Error {
                     message,

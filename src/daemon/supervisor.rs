@@ -55,7 +55,8 @@ impl Supervisor {
         })
     }
 
-    fn manifest(&self) -> Arc<Manifest> {
+    /// The manifest as the last `up` read it.
+    pub fn manifest(&self) -> Arc<Manifest> {
         self.manifest
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -22,8 +22,7 @@ use crate::daemon::registry::Endpoint;
 /// What the access log says about a request.
 #[derive(Debug, Default)]
 pub struct Exchange {
-    pub route: Option<usize>,
-    pub service: Option<Arc<str>>,
+    pub route: Option<Arc<CompiledRoute>>,
     /// The instance of the last try.
     pub instance: Option<Arc<str>>,
     pub retries: u32,
@@ -62,7 +61,6 @@ pub struct Answered<R> {
 /// answer with. `deadline` bounds every try and backoff.
 pub async fn run<T: Transport>(
     proxy: &Proxy,
-    index: usize,
     route: &CompiledRoute,
     transport: &mut T,
     idempotent: bool,
@@ -118,9 +116,7 @@ pub async fn run<T: Transport>(
                 attempt.record(&outcome);
                 let unavailable = is_unavailable_status(status);
                 if unavailable {
-                    proxy
-                        .metrics
-                        .upstream_error(index, UpstreamError::Unavailable);
+                    route.metrics.upstream_error(UpstreamError::Unavailable);
                 }
                 let Some((backoff, token)) = unavailable.then(|| next(&outcome)).flatten() else {
                     let hold = Hold {
@@ -140,7 +136,7 @@ pub async fn run<T: Transport>(
                     Outcome::Timeout => UpstreamError::Timeout,
                     Outcome::Broken | Outcome::Status(_) => UpstreamError::Broken,
                 };
-                proxy.metrics.upstream_error(index, kind);
+                route.metrics.upstream_error(kind);
                 match next(&outcome) {
                     Some((backoff, token)) => (backoff, token, failure),
                     None => return Err(failure),

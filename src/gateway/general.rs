@@ -69,7 +69,7 @@ async fn dispatch(
     };
     let target = routes::check_target(request.method(), request.uri(), request.version());
     let declared = content_length(&request);
-    let (index, route) = match proxy.route_request(
+    let route = match proxy.route_request(
         request.method(),
         path,
         target,
@@ -119,16 +119,7 @@ async fn dispatch(
         limit,
         client,
     };
-    let tried = forward::run(
-        proxy,
-        index,
-        route,
-        &mut outgoing,
-        idempotent,
-        deadline,
-        exchange,
-    )
-    .await;
+    let tried = forward::run(proxy, &route, &mut outgoing, idempotent, deadline, exchange).await;
     match tried {
         Ok(Answered { reply, hold }) => answer(reply, hold, on_upgrade, request_id),
         Err(failure) => own(&failure, service),

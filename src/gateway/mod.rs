@@ -101,6 +101,26 @@ impl Gateway {
         self.addr
     }
 
+    /// Follows `[gateway]` as `servio up` re-read it: the routes change at once (see
+    /// [`proxy::Proxy::set_routes`]); the other settings (port, limits, timeouts, retries)
+    /// stay as the gateway started, and a change to them is logged with what to do.
+    pub fn reload(&self, config: &GatewayConfig) {
+        if self.proxy.set_routes(&config.routes) {
+            tracing::info!(routes = config.routes.len(), "gateway routes reloaded");
+        }
+        let running = &self.proxy.config;
+        let others_changed = GatewayConfig {
+            routes: config.routes.clone(),
+            ..running.clone()
+        } != *config;
+        if others_changed {
+            tracing::warn!(
+                "[gateway] settings other than routes changed in the manifest; they apply once \
+the daemon restarts (`servio down`, then `servio up`)"
+            );
+        }
+    }
+
     /// Breakers, in-flight counts and retry counters of every routed service.
     pub fn balancing(&self) -> Vec<ServiceStats> {
         self.proxy.balancing()

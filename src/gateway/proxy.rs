@@ -4,7 +4,7 @@
 //! (own `GET /health`, target check, route, declared body size) and, whatever its fate, one
 //! access-log line and the metrics.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use http::header::HeaderValue;
@@ -20,13 +20,17 @@ use super::reply::{self, Failure};
 use super::routes::{CompiledRoute, RouteTable};
 use crate::balance::{BalanceConfig, RetryConfig, ServiceBalancer, ServiceStats, Strategy};
 use crate::daemon::registry::HealthyView;
-use crate::manifest::Balance;
+use crate::manifest::{Balance, Route};
 
 /// The gateway's shared state: every connection's requests run through it.
 #[derive(Debug)]
 pub struct Proxy {
+    /// The settings the gateway started with. Its routes live in `table`, which follows the
+    /// manifest on every `servio up`.
     pub config: GatewayConfig,
-    pub routes: RouteTable,
+    table: RwLock<Arc<RouteTable>>,
+    /// The manifest's routes `table` was compiled from.
+    configured: Mutex<Vec<Route>>,
     /// The registry's healthy view: read per try, never copied.
     pub view: watch::Receiver<Arc<HealthyView>>,
     pub metrics: Metrics,
@@ -34,45 +38,70 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn new(config: GatewayConfig, view: watch::Receiver<Arc<HealthyView>>) -> Self {
+        let proxy = Proxy {
+            table: RwLock::default(),
+            configured: Mutex::default(),
+            view,
+            metrics: Metrics::default(),
+            config,
+        };
+        proxy.set_routes(&proxy.config.routes);
+        proxy
+    }
+
+    /// The routes as they are now.
+    pub fn table(&self) -> Arc<RouteTable> {
+        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Serves `routes` from now on. A service that keeps its balancing strategy keeps its
+    /// balancer (breakers, in-flight counts); a route that stays (same prefix and service)
+    /// keeps its counters. Requests already routed finish on the routes they took. False
+    /// when the routes are the ones served already.
+    pub fn set_routes(&self, routes: &[Route]) -> bool {
+        let mut configured = self.configured.lock().unwrap_or_else(|p| p.into_inner());
+        if *configured == routes {
+            return false;
+        }
+        let old = self.table();
         let mut balancers: Vec<Arc<ServiceBalancer>> = Vec::new();
-        let compiled: Vec<CompiledRoute> = config
-            .routes
+        let compiled: Vec<CompiledRoute> = routes
             .iter()
             .map(|route| {
-                let balancer = match balancers.iter().find(|b| b.name() == route.service) {
-                    Some(existing) => existing.clone(),
-                    None => {
-                        let created = Arc::new(ServiceBalancer::new(
-                            &route.service,
-                            balance_config(&config, route.balance),
-                        ));
-                        balancers.push(created.clone());
-                        created
-                    }
-                };
+                let config = balance_config(&self.config, route.balance);
+                let earlier = old.routes().iter().map(|r| &r.balancer);
+                let balancer = balancers
+                    .iter()
+                    .chain(earlier)
+                    .find(|b| b.name() == route.service && *b.config() == config)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(ServiceBalancer::new(&route.service, config)));
+                if !balancers.iter().any(|b| Arc::ptr_eq(b, &balancer)) {
+                    balancers.push(balancer.clone());
+                }
+                let metrics = old
+                    .routes()
+                    .iter()
+                    .find(|r| *r.label == route.prefix && *r.service == route.service)
+                    .map(|r| r.metrics.clone());
                 let strip = route.strip_prefix.as_deref();
-                CompiledRoute::new(&route.prefix, strip, &route.service, balancer)
+                CompiledRoute::new(&route.prefix, strip, &route.service, balancer, metrics)
             })
             .collect();
-        let metrics = Metrics::new(
-            compiled
-                .iter()
-                .map(|route| (route.label.clone(), route.service.clone())),
-        );
-        Proxy {
-            routes: RouteTable::new(compiled),
-            view,
-            metrics,
-            config,
-        }
+        let table = RouteTable::new(compiled);
+        self.metrics
+            .set_routes(table.routes().iter().map(|r| r.metrics.clone()).collect());
+        *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+        *configured = routes.to_vec();
+        true
     }
 
     /// Every routed service's balancer, once each.
-    fn balancers(&self) -> Vec<&Arc<ServiceBalancer>> {
-        let mut seen: Vec<&Arc<ServiceBalancer>> = Vec::new();
-        for route in self.routes.routes() {
+    fn balancers(&self) -> Vec<Arc<ServiceBalancer>> {
+        let mut seen: Vec<Arc<ServiceBalancer>> = Vec::new();
+        for route in self.table().routes() {
             if !seen.iter().any(|b| Arc::ptr_eq(b, &route.balancer)) {
-                seen.push(&route.balancer);
+                seen.push(route.balancer.clone());
             }
         }
         seen
@@ -106,7 +135,7 @@ impl Proxy {
         declared: Option<u64>,
         request_id: &HeaderValue,
         exchange: &mut Exchange,
-    ) -> Result<(usize, &CompiledRoute), Box<Response<ReplyBody>>> {
+    ) -> Result<Arc<CompiledRoute>, Box<Response<ReplyBody>>> {
         if path == "/health" && matches!(*method, Method::GET | Method::HEAD) {
             return Err(Box::new(reply::health(request_id)));
         }
@@ -116,16 +145,15 @@ impl Proxy {
         if let Err(why) = target {
             return Err(own(&Failure::BadTarget(why), None));
         }
-        let Some((index, route)) = self.routes.find(path) else {
+        let Some(route) = self.table().find(path).cloned() else {
             return Err(own(&Failure::NoRoute, None));
         };
-        exchange.route = Some(index);
-        exchange.service = Some(route.service.clone());
+        exchange.route = Some(route.clone());
         let limit = self.config.max_body;
         if declared.is_some_and(|length| length > limit) {
             return Err(own(&Failure::TooLarge { limit }, Some(&route.service)));
         }
-        Ok((index, route))
+        Ok(route)
     }
 
     /// Counts a request that has its answer's head and writes its access-log line.
@@ -139,13 +167,15 @@ impl Proxy {
         request_id: &HeaderValue,
     ) {
         let took = started.elapsed();
-        self.metrics.request(exchange.route, status, took);
+        let route = exchange.route.as_deref();
+        self.metrics
+            .request(route.map(|r| &*r.metrics), status, took);
         tracing::info!(
             target: "servio::gateway::access",
             %method,
             %path,
             status,
-            service = exchange.service.as_deref().unwrap_or("-"),
+            service = route.map_or("-", |r| &*r.service),
             instance = exchange.instance.as_deref().unwrap_or("-"),
             duration_ms = took.as_secs_f64() * 1000.0,
             request_id = request_id.to_str().unwrap_or("-"),

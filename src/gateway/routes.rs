@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use http::{Method, Uri, Version};
 
+use super::metrics::RouteMetrics;
 use crate::balance::ServiceBalancer;
 
 /// One route, ready for matching.
@@ -28,6 +29,7 @@ pub struct CompiledRoute {
     strip: Option<Box<str>>,
     pub service: Arc<str>,
     pub balancer: Arc<ServiceBalancer>,
+    pub metrics: Arc<RouteMetrics>,
 }
 
 impl CompiledRoute {
@@ -36,13 +38,18 @@ impl CompiledRoute {
         strip: Option<&str>,
         service: &str,
         balancer: Arc<ServiceBalancer>,
+        metrics: Option<Arc<RouteMetrics>>,
     ) -> Self {
+        let (label, service): (Arc<str>, Arc<str>) = (Arc::from(prefix), Arc::from(service));
+        let metrics =
+            metrics.unwrap_or_else(|| Arc::new(RouteMetrics::new(label.clone(), service.clone())));
         CompiledRoute {
-            label: Arc::from(prefix),
             prefix: trim_slash(prefix).into(),
             strip: strip.map(|s| trim_slash(s).into()),
-            service: Arc::from(service),
+            label,
+            service,
             balancer,
+            metrics,
         }
     }
 
@@ -86,28 +93,29 @@ fn under(prefix: &str, path: &str) -> bool {
 /// Every route, longest prefix first.
 #[derive(Debug, Default)]
 pub struct RouteTable {
-    routes: Vec<CompiledRoute>,
+    routes: Vec<Arc<CompiledRoute>>,
     /// `order[i]` is the index in `routes` of the i-th longest prefix.
     order: Vec<usize>,
 }
 
 impl RouteTable {
-    /// The routes in manifest order; indexes returned by [`RouteTable::find`] refer to it.
+    /// The routes in manifest order.
     pub fn new(routes: Vec<CompiledRoute>) -> Self {
+        let routes: Vec<Arc<CompiledRoute>> = routes.into_iter().map(Arc::new).collect();
         let mut order: Vec<usize> = (0..routes.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(routes[i].prefix.len()));
         RouteTable { routes, order }
     }
 
-    /// The route for `path` and its index, or `None` (404).
-    pub fn find(&self, path: &str) -> Option<(usize, &CompiledRoute)> {
+    /// The route for `path`, or `None` (404).
+    pub fn find(&self, path: &str) -> Option<&Arc<CompiledRoute>> {
         self.order
             .iter()
-            .map(|&i| (i, &self.routes[i]))
-            .find(|(_, route)| route.matches(path))
+            .map(|&i| &self.routes[i])
+            .find(|route| route.matches(path))
     }
 
-    pub fn routes(&self) -> &[CompiledRoute] {
+    pub fn routes(&self) -> &[Arc<CompiledRoute>] {
         &self.routes
     }
 }

@@ -51,7 +51,7 @@ pub struct Manifest {
 }
 
 /// `[gateway]`: the reverse proxy in front of the services. Defaults in `gateway.rs`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Gateway {
     /// 0 picks a free port.
     pub port: u16,

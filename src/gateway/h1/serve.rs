@@ -214,7 +214,7 @@ impl Connection<'_> {
             &request_id,
             &mut exchange,
         );
-        let (index, route) = match routed {
+        let route = match routed {
             Ok(found) => found,
             Err(response) => {
                 // A body the gateway did not read: the connection cannot go on after it.
@@ -282,8 +282,7 @@ impl Connection<'_> {
         };
         let forwarded = forward::run(
             self.proxy,
-            index,
-            route,
+            &route,
             &mut tries,
             idempotent,
             deadline,

@@ -1,11 +1,12 @@
 //! The gateway's counters, as plain atomics: requests by route and status, a latency
-//! histogram per route (fixed buckets), upstream errors by kind, connections. Balancer state
+//! histogram per route (fixed buckets), upstream errors by kind, connections. Each route owns
+//! its counters ([`RouteMetrics`]), so they follow it when the routes are reloaded. Balancer state
 //! (in flight, retries, ejections, breakers) and healthy instances are read when rendering,
 //! from the balancer snapshot and the registry's healthy view.
 
 use std::fmt::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 mod balancing;
@@ -32,9 +33,9 @@ pub enum UpstreamError {
 
 const ERROR_KINDS: [&str; 4] = ["connect", "timeout", "broken", "unavailable_status"];
 
-/// Counters of one route; the last set counts requests no route took.
+/// Counters of one route (or of the requests no route took).
 #[derive(Debug)]
-struct RouteMetrics {
+pub struct RouteMetrics {
     label: Arc<str>,
     service: Arc<str>,
     /// Index `status - 100` for statuses 100..=599.
@@ -45,7 +46,7 @@ struct RouteMetrics {
 }
 
 impl RouteMetrics {
-    fn new(label: Arc<str>, service: Arc<str>) -> Self {
+    pub fn new(label: Arc<str>, service: Arc<str>) -> Self {
         RouteMetrics {
             label,
             service,
@@ -57,41 +58,10 @@ impl RouteMetrics {
     }
 }
 
-#[derive(Debug)]
-pub struct Metrics {
-    routes: Vec<RouteMetrics>,
-    pub connections_open: AtomicUsize,
-    pub connections_total: AtomicU64,
-    started: Instant,
-}
-
-impl Metrics {
-    /// One set of counters per (label, service) route, in route order.
-    pub fn new(routes: impl IntoIterator<Item = (Arc<str>, Arc<str>)>) -> Self {
-        let mut routes: Vec<RouteMetrics> = routes
-            .into_iter()
-            .map(|(label, service)| RouteMetrics::new(label, service))
-            .collect();
-        routes.push(RouteMetrics::new(Arc::from("-"), Arc::from("")));
-        Metrics {
-            routes,
-            connections_open: AtomicUsize::new(0),
-            connections_total: AtomicU64::new(0),
-            started: Instant::now(),
-        }
-    }
-
-    fn route(&self, route: Option<usize>) -> Option<&RouteMetrics> {
-        let unmatched = self.routes.len() - 1;
-        self.routes.get(route.unwrap_or(unmatched).min(unmatched))
-    }
-
+impl RouteMetrics {
     /// Counts one finished request.
-    pub fn request(&self, route: Option<usize>, status: u16, took: Duration) {
-        let Some(metrics) = self.route(route) else {
-            return;
-        };
-        if let Some(counter) = metrics.statuses.get(usize::from(status).wrapping_sub(100)) {
+    fn request(&self, status: u16, took: Duration) {
+        if let Some(counter) = self.statuses.get(usize::from(status).wrapping_sub(100)) {
             counter.fetch_add(1, Ordering::Relaxed);
         }
         let seconds = took.as_secs_f64();
@@ -99,26 +69,68 @@ impl Metrics {
             .iter()
             .position(|&bound| seconds <= bound)
             .unwrap_or(BUCKETS.len());
-        metrics.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        metrics.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
-    pub fn upstream_error(&self, route: usize, kind: UpstreamError) {
-        if let Some(metrics) = self.route(Some(route)) {
-            metrics.errors[kind as usize].fetch_add(1, Ordering::Relaxed);
+    pub fn upstream_error(&self, kind: UpstreamError) {
+        self.errors[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    /// The counters of the routes configured now, in route order.
+    routes: RwLock<Vec<Arc<RouteMetrics>>>,
+    unmatched: RouteMetrics,
+    pub connections_open: AtomicUsize,
+    pub connections_total: AtomicU64,
+    started: Instant,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            routes: RwLock::new(Vec::new()),
+            unmatched: RouteMetrics::new(Arc::from("-"), Arc::from("")),
+            connections_open: AtomicUsize::new(0),
+            connections_total: AtomicU64::new(0),
+            started: Instant::now(),
         }
+    }
+}
+
+impl Metrics {
+    /// The routes whose counters /metrics shows from now on.
+    pub fn set_routes(&self, routes: Vec<Arc<RouteMetrics>>) {
+        *self.routes.write().unwrap_or_else(|p| p.into_inner()) = routes;
+    }
+
+    /// Counts one finished request, on its route or as unmatched.
+    pub fn request(&self, route: Option<&RouteMetrics>, status: u16, took: Duration) {
+        route.unwrap_or(&self.unmatched).request(status, took);
     }
 
     /// Prometheus text for everything the gateway knows.
     pub fn render(&self, out: &mut String, balancing: &[ServiceStats], view: &HealthyView) {
+        let configured = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let routes: Vec<&RouteMetrics> = configured
+            .iter()
+            .map(|route| &**route)
+            .chain([&self.unmatched])
+            .collect();
         help(
             out,
             "servio_gateway_requests_total",
             "counter",
             "Requests by route and status.",
         );
-        for r in &self.routes {
+        for r in &routes {
             for (i, count) in r.statuses.iter().enumerate() {
                 let count = count.load(Ordering::Relaxed);
                 if count > 0 {
@@ -137,7 +149,7 @@ impl Metrics {
             "histogram",
             "Time to the response headers, by route.",
         );
-        for r in &self.routes {
+        for r in &routes {
             let mut cumulative = 0;
             for (i, count) in r.buckets.iter().enumerate() {
                 cumulative += count.load(Ordering::Relaxed);
@@ -158,7 +170,7 @@ impl Metrics {
             "counter",
             "Failed tries by kind.",
         );
-        for r in self.routes.iter().filter(|r| !r.service.is_empty()) {
+        for r in routes.iter().filter(|r| !r.service.is_empty()) {
             for (kind, count) in ERROR_KINDS.iter().zip(&r.errors) {
                 let _ = writeln!(
                     out,
