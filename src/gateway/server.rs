@@ -103,6 +103,8 @@ struct Worker {
     /// hyper's connections to instances, for the requests it serves.
     hyper: Upstream,
     builder: auto::Builder<TokioExecutor>,
+    /// Raised once `shutdown` is cancelled, for the fast path to read per request.
+    stopping: AtomicBool,
 }
 
 /// One worker: accepts until `shutdown`, then drains its connections.
@@ -116,9 +118,15 @@ async fn serve(
         pool: h1::Pool::new(proxy.config.connect_timeout),
         hyper: Upstream::new(proxy.config.connect_timeout),
         builder: builder(&proxy),
+        stopping: AtomicBool::new(false),
         proxy,
     });
     tokio::spawn(sweep_forever(worker.clone()));
+    let raise = (worker.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        raise.1.cancelled().await;
+        raise.0.stopping.store(true, Ordering::Release);
+    });
     let connections = TaskTracker::new();
     loop {
         let slot = tokio::select! {
@@ -146,7 +154,14 @@ async fn serve(
             let metrics = &worker.proxy.metrics;
             metrics.connections_open.fetch_add(1, Ordering::Relaxed);
             metrics.connections_total.fetch_add(1, Ordering::Relaxed);
-            let served = h1::serve(stream, peer, &worker.proxy, &worker.pool, shutdown.clone());
+            let served = h1::serve(
+                stream,
+                peer,
+                &worker.proxy,
+                &worker.pool,
+                shutdown.clone(),
+                &worker.stopping,
+            );
             if let Some(handoff) = served.await {
                 serve_general(handoff, peer, &worker, &shutdown).await;
             }

@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -71,15 +72,19 @@ struct Connection<'a> {
     upstream: Vec<u8>,
     proxy: &'a Proxy,
     pool: &'a Pool,
+    /// Raised once the gateway stops: cheaper to read per request than the token.
+    stopping: &'a AtomicBool,
 }
 
-/// Serves `stream` until it closes, or returns it for hyper to serve.
+/// Serves `stream` until it closes, or returns it for hyper to serve. `stopping` is raised
+/// after `shutdown` is cancelled.
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     proxy: &Proxy,
     pool: &Pool,
     shutdown: CancellationToken,
+    stopping: &AtomicBool,
 ) -> Option<Handoff> {
     let mut connection = Connection {
         stream,
@@ -89,18 +94,19 @@ pub async fn serve(
         upstream: Vec::with_capacity(1024),
         proxy,
         pool,
+        stopping,
     };
     let config = &proxy.config;
     // Between requests too: a keep-alive connection that sends nothing is closed.
     let patience = config.header_read_timeout.min(config.idle_timeout);
     let timer = tokio::time::sleep(patience);
-    let stopping = shutdown.clone().cancelled_owned();
-    tokio::pin!(timer, stopping);
+    let cancelled = shutdown.cancelled_owned();
+    tokio::pin!(timer, cancelled);
     let mut first = true;
     loop {
         timer.as_mut().reset(tokio::time::Instant::now() + patience);
         let head = match connection
-            .wait_for_head(timer.as_mut(), stopping.as_mut(), first)
+            .wait_for_head(timer.as_mut(), cancelled.as_mut(), first)
             .await
         {
             Waited::Head(head) => head,
@@ -112,7 +118,7 @@ pub async fn serve(
             }
         };
         first = false;
-        match connection.request(head, &shutdown).await {
+        match connection.request(head).await {
             Next::KeepAlive => {}
             Next::Close => return None,
             Next::Handoff => return Some(connection.handoff()),
@@ -131,7 +137,7 @@ impl Connection<'_> {
     async fn wait_for_head(
         &mut self,
         mut timer: Pin<&mut Sleep>,
-        mut stopping: Pin<&mut WaitForCancellationFutureOwned>,
+        mut cancelled: Pin<&mut WaitForCancellationFutureOwned>,
         first: bool,
     ) -> Waited {
         loop {
@@ -164,7 +170,7 @@ impl Connection<'_> {
                     Ok(_) => {}
                 },
                 _ = timer.as_mut() => return Waited::Gone,
-                _ = stopping.as_mut(), if idle => return Waited::Gone,
+                _ = cancelled.as_mut(), if idle => return Waited::Gone,
             }
         }
     }
@@ -181,7 +187,11 @@ impl Connection<'_> {
             .finish("-", "-", status, &exchange, started, &request_id);
     }
 
-    async fn request(&mut self, head: RequestHead, shutdown: &CancellationToken) -> Next {
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    async fn request(&mut self, head: RequestHead) -> Next {
         let started = Instant::now();
         let facts = Facts::read(&self.buf, &head.fields);
         let declared = facts.content_length.unwrap_or(0);
@@ -199,7 +209,7 @@ impl Connection<'_> {
         if unusual {
             return Next::Handoff;
         }
-        let close = facts.close || shutdown.is_cancelled();
+        let close = facts.close || self.stopping();
         let head_only = method == Method::HEAD;
         let request_id = headers::request_id_from(facts.request_id.map(|id| id.of(&self.buf)));
         let mut exchange = Exchange::default();
@@ -290,7 +300,7 @@ impl Connection<'_> {
         )
         .await;
         // The gateway may have begun to stop while the request was out.
-        let close = close || shutdown.is_cancelled();
+        let close = close || self.stopping();
         match forwarded {
             Err(failure) => {
                 let response = reply::failure(&failure, Some(&route.service), path, &request_id);
@@ -430,6 +440,22 @@ async fn write_own(
 
 /// Writes all of `out` (then empties it) within `idle`; false when the client is gone.
 async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>, idle: Duration) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    // Most answers fit in the socket's buffer at once: no timer for those.
+    match stream.try_write(out) {
+        Ok(written) if written == out.len() => {
+            out.clear();
+            return true;
+        }
+        Ok(written) => drop(out.drain(..written)),
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+        Err(_) => {
+            out.clear();
+            return false;
+        }
+    }
     let written = tokio::time::timeout(idle, stream.write_all(out)).await;
     out.clear();
     matches!(written, Ok(Ok(())))
