@@ -218,7 +218,7 @@ impl Outgoing<'_> {
             return TryError::ClientFault(Failure::TooLarge { limit: self.limit });
         }
         match error {
-            SendError::Connect(_) | SendError::ConnectTimeout(_) => TryError::Failed(
+            SendError::Connect(_) => TryError::Failed(
                 Outcome::ConnectFailed,
                 forward::upstream_failure(endpoint, error),
             ),

@@ -17,7 +17,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpSocket;
+use tokio::net::{TcpSocket, TcpStream};
 
 use super::POOL_IDLE_TIMEOUT;
 use super::body::UpstreamBody;
@@ -25,14 +25,36 @@ use super::body::UpstreamBody;
 /// Idle connections kept per instance; more are closed once their exchange is done.
 const MAX_IDLE_PER_INSTANCE: usize = 512;
 
+/// No connection to the instance: nothing was sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot connect: {0}")]
+    Refused(std::io::Error),
+    #[error("cannot connect within {0:?}")]
+    TimedOut(Duration),
+}
+
+/// A TCP connection to an instance, as both upstream pools make them: TCP_NODELAY (requests
+/// are written whole), keep-alive probes, within `timeout`.
+pub async fn dial(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ConnectError> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(ConnectError::Refused)?;
+    socket.set_nodelay(true).map_err(ConnectError::Refused)?;
+    socket.set_keepalive(true).map_err(ConnectError::Refused)?;
+    tokio::time::timeout(timeout, socket.connect(addr))
+        .await
+        .map_err(|_| ConnectError::TimedOut(timeout))?
+        .map_err(ConnectError::Refused)
+}
+
 /// Why a request got no response.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// No connection: nothing was sent.
-    #[error("cannot connect: {0}")]
-    Connect(std::io::Error),
-    #[error("cannot connect within {0:?}")]
-    ConnectTimeout(Duration),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
     /// The exchange failed after the connection was made (the request may have been sent).
     #[error(transparent)]
     Exchange(#[from] hyper::Error),
@@ -110,17 +132,7 @@ impl Upstream {
     }
 
     async fn connect(&self, addr: SocketAddr) -> Result<SendRequest<UpstreamBody>, SendError> {
-        let socket = match addr {
-            SocketAddr::V4(_) => TcpSocket::new_v4(),
-            SocketAddr::V6(_) => TcpSocket::new_v6(),
-        }
-        .map_err(SendError::Connect)?;
-        socket.set_nodelay(true).map_err(SendError::Connect)?;
-        socket.set_keepalive(true).map_err(SendError::Connect)?;
-        let stream = tokio::time::timeout(self.connect_timeout, socket.connect(addr))
-            .await
-            .map_err(|_| SendError::ConnectTimeout(self.connect_timeout))?
-            .map_err(SendError::Connect)?;
+        let stream = dial(addr, self.connect_timeout).await?;
         let (sender, connection) = http1::Builder::new()
             .handshake::<_, UpstreamBody>(TokioIo::new(stream))
             .await?;

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 use super::head::{self, Facts, Framing, ResponseHead};
+use crate::gateway::upstream::{ConnectError, dial};
 use crate::gateway::{MAX_HEADER_BYTES, POOL_IDLE_TIMEOUT};
 
 /// Idle connections kept per instance; more are closed once their exchange is done.
@@ -30,11 +31,8 @@ pub const READ_CHUNK: usize = 8 << 10;
 /// Why a request got no (usable) response.
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
-    /// No connection: nothing was sent.
-    #[error("cannot connect: {0}")]
-    Connect(std::io::Error),
-    #[error("cannot connect within {0:?}")]
-    ConnectTimeout(Duration),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
     /// The connection failed after the request may have been sent.
     #[error("{0}")]
     Broken(std::io::Error),
@@ -230,17 +228,7 @@ impl Pool {
     }
 
     async fn connect(&self, addr: SocketAddr) -> Result<Connection, ExchangeError> {
-        let socket = match addr {
-            SocketAddr::V4(_) => TcpSocket::new_v4(),
-            SocketAddr::V6(_) => TcpSocket::new_v6(),
-        }
-        .map_err(ExchangeError::Connect)?;
-        socket.set_nodelay(true).map_err(ExchangeError::Connect)?;
-        socket.set_keepalive(true).map_err(ExchangeError::Connect)?;
-        let stream = tokio::time::timeout(self.connect_timeout, socket.connect(addr))
-            .await
-            .map_err(|_| ExchangeError::ConnectTimeout(self.connect_timeout))?
-            .map_err(ExchangeError::Connect)?;
+        let stream = dial(addr, self.connect_timeout).await?;
         Ok(Connection {
             addr,
             stream,

@@ -479,9 +479,7 @@ impl Transport for Tries<'_> {
             .await;
         exchanged.map_err(|error| {
             let outcome = match error {
-                ExchangeError::Connect(_) | ExchangeError::ConnectTimeout(_) => {
-                    Outcome::ConnectFailed
-                }
+                ExchangeError::Connect(_) => Outcome::ConnectFailed,
                 _ => Outcome::Broken,
             };
             TryError::Failed(outcome, forward::upstream_failure(endpoint, error))
