@@ -72,6 +72,12 @@ async fn read_until(stream: &mut TcpStream, done: impl Fn(&str) -> bool) -> Stri
     text
 }
 
+/// Sends `request` on `stream`, then reads until `done`.
+async fn ask(stream: &mut TcpStream, request: &[u8], done: impl Fn(&str) -> bool) -> String {
+    stream.write_all(request).await.expect("write");
+    read_until(stream, done).await
+}
+
 async fn gateway_with(instance: SocketAddr) -> Harness {
     let gw = Harness::start(vec![route("/svc", "svc", Balance::LeastRequest)], |_| {}).await;
     gw.publish("svc", &[("one", instance)]);
@@ -86,8 +92,10 @@ async fn pipelined_requests_on_one_connection_are_answered_in_order() {
     let requests = "GET /svc/1 HTTP/1.1\r\nHost: gw\r\n\r\n\
 POST /svc/2 HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nabc\
 GET /health HTTP/1.1\r\nHost: gw\r\n\r\n";
-    client.write_all(requests.as_bytes()).await.expect("write");
-    let text = read_until(&mut client, |t| t.contains("servio-gateway")).await;
+    let text = ask(&mut client, requests.as_bytes(), |t| {
+        t.contains("servio-gateway")
+    })
+    .await;
     let statuses: Vec<&str> = text.matches("HTTP/1.1 200 OK").collect();
     assert_eq!(statuses.len(), 3, "{text}");
     assert_eq!(text.matches("\r\n\r\nok").count(), 2, "{text}");
@@ -105,11 +113,12 @@ async fn a_body_ending_at_close_goes_out_chunked_and_the_client_stays_connected(
     let gw = gateway_with(instance).await;
     let mut client = TcpStream::connect(gw.addr).await.expect("connect");
     for _ in 0..2 {
-        client
-            .write_all(b"GET /svc/x HTTP/1.1\r\nHost: gw\r\n\r\n")
-            .await
-            .expect("write");
-        let text = read_until(&mut client, |t| t.ends_with("0\r\n\r\n")).await;
+        let text = ask(
+            &mut client,
+            b"GET /svc/x HTTP/1.1\r\nHost: gw\r\n\r\n",
+            |t| t.ends_with("0\r\n\r\n"),
+        )
+        .await;
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
         assert!(text.contains("transfer-encoding: chunked\r\n"), "{text}");
         assert!(
@@ -126,30 +135,28 @@ async fn requests_the_fast_path_does_not_take_are_served_by_hyper_on_the_same_co
     let gw = gateway_with(instance).await;
     // HTTP/1.0 first, then the connection carries on.
     let mut client = TcpStream::connect(gw.addr).await.expect("connect");
-    client
-        .write_all(b"GET /svc/a HTTP/1.0\r\nHost: gw\r\nConnection: keep-alive\r\n\r\n")
-        .await
-        .expect("write");
-    let text = read_until(&mut client, |t| t.ends_with("ok")).await;
+    let text = ask(
+        &mut client,
+        b"GET /svc/a HTTP/1.0\r\nHost: gw\r\nConnection: keep-alive\r\n\r\n",
+        |t| t.ends_with("ok"),
+    )
+    .await;
     assert!(text.starts_with("HTTP/1.0 200 OK\r\n"), "{text}");
     // A chunked body and Expect: 100-continue.
     let mut client = TcpStream::connect(gw.addr).await.expect("connect");
     let chunked = "POST /svc/b HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n\
 3\r\nabc\r\n0\r\n\r\nGET /svc/c HTTP/1.1\r\nHost: gw\r\n\r\n";
-    client.write_all(chunked.as_bytes()).await.expect("write");
-    let text = read_until(&mut client, |t| t.matches("ok").count() == 2).await;
+    let text = ask(&mut client, chunked.as_bytes(), |t| {
+        t.matches("ok").count() == 2
+    })
+    .await;
     assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
     let mut client = TcpStream::connect(gw.addr).await.expect("connect");
-    client
-        .write_all(
-            b"PUT /svc/d HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
-        )
-        .await
-        .expect("write");
-    let text = read_until(&mut client, |t| t.contains("100 Continue")).await;
+    let expect =
+        b"PUT /svc/d HTTP/1.1\r\nHost: gw\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n";
+    let text = ask(&mut client, expect, |t| t.contains("100 Continue")).await;
     assert!(text.starts_with("HTTP/1.1 100 Continue"), "{text}");
-    client.write_all(b"hi").await.expect("write");
-    let text = read_until(&mut client, |t| t.ends_with("ok")).await;
+    let text = ask(&mut client, b"hi", |t| t.ends_with("ok")).await;
     assert!(text.contains("HTTP/1.1 200 OK"), "{text}");
     gw.shut_down().await;
 }
@@ -163,19 +170,19 @@ async fn an_instance_switching_protocols_unasked_is_a_502_and_heads_past_100_fie
     .await;
     let gw = gateway_with(instance).await;
     let mut client = TcpStream::connect(gw.addr).await.expect("connect");
-    client
-        .write_all(b"GET /svc/x HTTP/1.1\r\nHost: gw\r\n\r\n")
-        .await
-        .expect("write");
-    let text = read_until(&mut client, |t| t.contains("}\n")).await;
+    let text = ask(
+        &mut client,
+        b"GET /svc/x HTTP/1.1\r\nHost: gw\r\n\r\n",
+        |t| t.contains("}\n"),
+    )
+    .await;
     assert!(text.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{text}");
     assert!(text.contains("\"upstream_unavailable\""), "{text}");
 
     let mut client = TcpStream::connect(gw.addr).await.expect("connect");
     let fields: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
     let request = format!("GET /svc/x HTTP/1.1\r\nHost: gw\r\n{fields}\r\n");
-    client.write_all(request.as_bytes()).await.expect("write");
-    let text = read_until(&mut client, |t| t.contains("}\n")).await;
+    let text = ask(&mut client, request.as_bytes(), |t| t.contains("}\n")).await;
     assert!(text.starts_with("HTTP/1.1 431 "), "{text}");
     assert!(text.contains("\"headers_too_large\""), "{text}");
     gw.shut_down().await;
