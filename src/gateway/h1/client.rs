@@ -7,6 +7,9 @@
 //! A pooled connection that the instance closed while idle shows as readable: it is dropped
 //! at checkout without a system call. One that closes in the instant between checkout and
 //! send answers nothing; an idempotent request is then sent once more on a new connection.
+//!
+//! [`Tries`] carries the fast path's requests through the shared try loop
+//! ([`crate::gateway::forward`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,7 +21,12 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use http::StatusCode;
+
 use super::head::{self, Facts, Framing, ResponseHead};
+use crate::balance::Outcome;
+use crate::daemon::registry::Endpoint;
+use crate::gateway::forward::{self, Transport, TryError};
 use crate::gateway::upstream::{ConnectError, dial};
 use crate::gateway::{MAX_HEADER_BYTES, POOL_IDLE_TIMEOUT};
 
@@ -245,5 +253,39 @@ impl Pool {
             });
         }
         idle.retain(|_, pooled| !pooled.is_empty());
+    }
+}
+
+/// The fast path's tries: the prepared request, sent whole to each instance tried.
+pub struct Tries<'a> {
+    pub pool: &'a Pool,
+    pub request: &'a [u8],
+    pub head_only: bool,
+    pub idempotent: bool,
+}
+
+impl Transport for Tries<'_> {
+    type Reply = Response;
+
+    async fn send(&mut self, endpoint: &Endpoint) -> Result<Self::Reply, TryError> {
+        let exchanged = self
+            .pool
+            .exchange(endpoint.addr, self.request, self.head_only, self.idempotent)
+            .await;
+        exchanged.map_err(|error| {
+            let outcome = match error {
+                ExchangeError::Connect(_) => Outcome::ConnectFailed,
+                _ => Outcome::Broken,
+            };
+            TryError::Failed(outcome, forward::upstream_failure(endpoint, error))
+        })
+    }
+
+    fn status(reply: &Self::Reply) -> StatusCode {
+        StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::BAD_GATEWAY)
+    }
+
+    fn replayable(&self) -> bool {
+        true
     }
 }

@@ -8,7 +8,8 @@
 //!
 //! - [`serve`]: one client connection: read, decide, forward, relay; keep-alive, limits,
 //!   drain.
-//! - [`client`]: keep-alive connections to instances, one pool per worker.
+//! - [`client`]: keep-alive connections to instances, one pool per worker, and the tries
+//!   that use them.
 //! - [`head`]: request and response heads parsed in place; framing and connection facts.
 //! - [`chunked`]: where a chunked body ends, while it passes through unchanged.
 //! - [`write`]: the heads as they leave: to the instance, to the client, and the gateway's

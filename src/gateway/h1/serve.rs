@@ -13,19 +13,18 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::HeaderValue;
-use http::{Method, Response, StatusCode};
+use http::{Method, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use super::client::{self, ExchangeError, Pool, READ_CHUNK};
+use super::client::{self, Pool, READ_CHUNK};
 use super::head::{self, Facts, Framing, HeadError, RequestHead};
 use super::write::{self, Delimit};
-use crate::balance::{Outcome, is_idempotent};
-use crate::daemon::registry::Endpoint;
+use crate::balance::is_idempotent;
 use crate::gateway::body::{Hold, ReplyBody};
-use crate::gateway::forward::{self, Answered, Exchange, Transport, TryError};
+use crate::gateway::forward::{self, Answered, Exchange};
 use crate::gateway::proxy::Proxy;
 use crate::gateway::reply::{self, Failure};
 use crate::gateway::{MAX_HEADER_BYTES, REPLAYABLE_BODY_BYTES, headers, routes};
@@ -180,11 +179,29 @@ impl Connection<'_> {
         let request_id = headers::new_request_id();
         let response = reply::failure(failure, None, "", &request_id);
         let status = response.status().as_u16();
-        self.write_own(response, true, false).await;
         let exchange = Exchange::default();
-        let started = Instant::now();
         self.proxy
-            .finish("-", "-", status, &exchange, started, &request_id);
+            .finish("-", "-", status, &exchange, Instant::now(), &request_id);
+        self.answer_own(response, true, false).await;
+    }
+
+    /// Writes the gateway's own answer; the connection goes on unless `close` or the client
+    /// is gone.
+    async fn answer_own(
+        &mut self,
+        response: Response<ReplyBody>,
+        close: bool,
+        head_only: bool,
+    ) -> Next {
+        self.out.clear();
+        write::own_response(&mut self.out, response, close, head_only);
+        let idle = self.proxy.config.idle_timeout;
+        let written = flush(&mut self.stream, &mut self.out, idle).await;
+        if written && !close {
+            Next::KeepAlive
+        } else {
+            Next::Close
+        }
     }
 
     fn stopping(&self) -> bool {
@@ -227,20 +244,15 @@ impl Connection<'_> {
         let route = match routed {
             Ok(found) => found,
             Err(response) => {
-                // A body the gateway did not read: the connection cannot go on after it.
-                let close = close || declared > 0;
                 let status = response.status().as_u16();
-                let written =
-                    write_own(&mut self.stream, &mut self.out, *response, close, head_only).await;
                 let method = head.method.text(&self.buf);
                 self.proxy
                     .finish(method, path, status, &exchange, started, &request_id);
                 self.buf.advance(head.len);
-                return if close || !written {
-                    Next::Close
-                } else {
-                    Next::KeepAlive
-                };
+                // A body the gateway did not read: the connection cannot go on after it.
+                return self
+                    .answer_own(*response, close || declared > 0, head_only)
+                    .await;
             }
         };
         let rewritten = route.rewrite(path, query);
@@ -266,15 +278,16 @@ impl Connection<'_> {
                 Ok(Ok(0) | Err(_)) => return Next::Close,
                 Ok(Ok(_)) => {}
                 Err(_) => {
-                    let path = path_of(head.target.text(&self.buf));
+                    let (method, path) = (
+                        head.method.text(&self.buf),
+                        path_of(head.target.text(&self.buf)),
+                    );
                     let failure = Failure::BodyTimeout;
                     let response =
                         reply::failure(&failure, Some(&route.service), path, &request_id);
-                    write_own(&mut self.stream, &mut self.out, response, true, head_only).await;
-                    let method = head.method.text(&self.buf);
                     self.proxy
                         .finish(method, path, 408, &exchange, started, &request_id);
-                    return Next::Close;
+                    return self.answer_own(response, true, head_only).await;
                 }
             }
         }
@@ -284,7 +297,7 @@ impl Connection<'_> {
         let path = path_of(head.target.text(&request));
 
         let idempotent = is_idempotent(&method);
-        let mut tries = Tries {
+        let mut tries = client::Tries {
             pool: self.pool,
             request: &self.upstream,
             head_only,
@@ -305,15 +318,9 @@ impl Connection<'_> {
             Err(failure) => {
                 let response = reply::failure(&failure, Some(&route.service), path, &request_id);
                 let status = response.status().as_u16();
-                let written =
-                    write_own(&mut self.stream, &mut self.out, response, close, head_only).await;
                 self.proxy
                     .finish(method_text, path, status, &exchange, started, &request_id);
-                if written && !close {
-                    Next::KeepAlive
-                } else {
-                    Next::Close
-                }
+                self.answer_own(response, close, head_only).await
             }
             Ok(Answered { reply, hold }) => {
                 self.proxy.finish(
@@ -324,8 +331,7 @@ impl Connection<'_> {
                     started,
                     &request_id,
                 );
-                let relayed = self.relay(reply, hold, close, &request_id).await;
-                if relayed && !close {
+                if self.relay(reply, hold, close, &request_id).await {
                     Next::KeepAlive
                 } else {
                     Next::Close
@@ -407,10 +413,6 @@ impl Connection<'_> {
         }
         sent && !delimit.close
     }
-
-    async fn write_own(&mut self, response: Response<ReplyBody>, close: bool, head_only: bool) {
-        write_own(&mut self.stream, &mut self.out, response, close, head_only).await;
-    }
 }
 
 /// Room for at least `wanted` more bytes (up to a read chunk at a time).
@@ -423,19 +425,6 @@ fn reserve(buf: &mut BytesMut, wanted: usize) {
 
 fn path_of(target: &str) -> &str {
     target.split_once('?').map_or(target, |(path, _)| path)
-}
-
-/// Writes the gateway's own answer; false when the client is gone.
-async fn write_own(
-    stream: &mut TcpStream,
-    out: &mut Vec<u8>,
-    response: Response<ReplyBody>,
-    close: bool,
-    head_only: bool,
-) -> bool {
-    out.clear();
-    write::own_response(out, response, close, head_only);
-    flush(stream, out, Duration::from_secs(30)).await
 }
 
 /// Writes all of `out` (then empties it) within `idle`; false when the client is gone.
@@ -459,38 +448,4 @@ async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>, idle: Duration) -> boo
     let written = tokio::time::timeout(idle, stream.write_all(out)).await;
     out.clear();
     matches!(written, Ok(Ok(())))
-}
-
-/// The fast path's tries: the prepared request, sent whole to each instance tried.
-struct Tries<'a> {
-    pool: &'a Pool,
-    request: &'a [u8],
-    head_only: bool,
-    idempotent: bool,
-}
-
-impl Transport for Tries<'_> {
-    type Reply = client::Response;
-
-    async fn send(&mut self, endpoint: &Endpoint) -> Result<Self::Reply, TryError> {
-        let exchanged = self
-            .pool
-            .exchange(endpoint.addr, self.request, self.head_only, self.idempotent)
-            .await;
-        exchanged.map_err(|error| {
-            let outcome = match error {
-                ExchangeError::Connect(_) => Outcome::ConnectFailed,
-                _ => Outcome::Broken,
-            };
-            TryError::Failed(outcome, forward::upstream_failure(endpoint, error))
-        })
-    }
-
-    fn status(reply: &Self::Reply) -> StatusCode {
-        StatusCode::from_u16(reply.status()).unwrap_or(StatusCode::BAD_GATEWAY)
-    }
-
-    fn replayable(&self) -> bool {
-        true
-    }
 }
