@@ -32,9 +32,6 @@ use crate::gateway::{MAX_HEADER_BYTES, REPLAYABLE_BODY_BYTES, headers, routes};
 /// An HTTP/2 connection starts with this (prior knowledge h2c).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Output past this is written before more is read from the instance.
-const FLUSH_AT: usize = 64 << 10;
-
 /// A connection for hyper to serve from here on: the socket and what was read of it.
 #[derive(Debug)]
 pub struct Handoff {
@@ -401,9 +398,6 @@ impl Connection<'_> {
                 }
                 Ok(Ok(0) | Err(_)) | Err(_) => break false,
                 Ok(Ok(_)) => {}
-            }
-            if self.out.len() >= FLUSH_AT && !flush(&mut self.stream, &mut self.out, idle).await {
-                break false;
             }
         };
         let sent = complete && flush(&mut self.stream, &mut self.out, idle).await;

@@ -1,14 +1,17 @@
 //! The HTTP/1.1 fast path over raw TCP, against a real gateway: keep-alive and pipelining on
 //! one connection, what it hands to hyper (HTTP/1.0, `Expect`, chunked bodies), bodies that
-//! end when the instance closes (re-chunked, the client's connection kept), and an instance
-//! that answers 101 unasked (502).
+//! end when the instance closes (re-chunked, the client's connection kept), bodies larger
+//! than any buffer both ways, and an instance that answers 101 unasked (502).
 
 use std::net::SocketAddr;
 
+use axum::Router;
+use bytes::Bytes;
+use http::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::support::{Harness, PATIENCE, route};
+use super::support::{Harness, PATIENCE, call, http1, route, upstream};
 use crate::manifest::Balance;
 
 /// An instance that answers every request on a connection with `answer`, after reading
@@ -185,5 +188,36 @@ async fn an_instance_switching_protocols_unasked_is_a_502_and_heads_past_100_fie
     let text = ask(&mut client, request.as_bytes(), |t| t.contains("}\n")).await;
     assert!(text.starts_with("HTTP/1.1 431 "), "{text}");
     assert!(text.contains("\"headers_too_large\""), "{text}");
+    gw.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_larger_than_any_buffer_arrive_whole_both_ways() {
+    let gw = Harness::start(vec![route("/svc", "svc", Balance::LeastRequest)], |_| {}).await;
+    let instance = upstream(Router::new().fallback(|body: Bytes| async move {
+        // Echoes the request body, then a megabyte of its own.
+        let mut answer = body.to_vec();
+        answer.extend((0..1 << 20).map(|i: u32| (i % 251) as u8));
+        answer
+    }))
+    .await;
+    gw.publish("svc", &[("one", instance)]);
+    let sent: Vec<u8> = (0..60_000u32).map(|i| (i % 253) as u8).collect();
+    let client = http1();
+    for _ in 0..2 {
+        let (status, _, body) = call(&client, Method::PUT, &gw.url("/svc/big"), &sent).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body.len(), sent.len() + (1 << 20));
+        assert_eq!(
+            &body[..sent.len()],
+            &sent[..],
+            "the request body, unchanged"
+        );
+        let tail = (0..1 << 20).map(|i: u32| (i % 251) as u8);
+        assert!(
+            body[sent.len()..].iter().copied().eq(tail),
+            "the answer, unchanged"
+        );
+    }
     gw.shut_down().await;
 }
