@@ -17,9 +17,13 @@ pub struct Span {
 }
 
 impl Span {
-    /// Where `part` (a sub-slice of `base`) lies in `base`.
+    /// Where `part` lies in `base`. httparse hands back sub-slices of what it parsed, except
+    /// for an empty reason phrase (a `""` of its own): anything not inside `base` is empty.
     fn within(base: &[u8], part: &[u8]) -> Span {
-        let start = part.as_ptr() as usize - base.as_ptr() as usize;
+        let start = (part.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+        if part.is_empty() || start > base.len() || base.len() - start < part.len() {
+            return Span::default();
+        }
         Span {
             start: start as u32,
             end: (start + part.len()) as u32,

@@ -1,6 +1,7 @@
 //! The fast path's wire pieces as pure code: request and response heads read in place, the
 //! head an instance gets (hop-by-hop fields dropped, those Connection names too,
-//! X-Forwarded-* and X-Request-Id set) and the head a client gets.
+//! X-Forwarded-* and X-Request-Id set) and the head a client gets; and mangled input never
+//! makes any of it panic.
 
 use http::header::HeaderValue;
 
@@ -109,9 +110,74 @@ transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
 }
 
 #[test]
+fn a_status_line_without_a_reason_phrase_is_read_and_passed_on() {
+    for wire in [&b"HTTP/1.1 204\r\n\r\n"[..], b"HTTP/1.1 204 \r\n\r\n"] {
+        let head = parse_response(wire).expect("valid").expect("complete");
+        let facts = Facts::read(wire, &head.fields);
+        let mut out = Vec::new();
+        let plain = Delimit {
+            chunked: false,
+            close: false,
+        };
+        client_head(
+            &mut out,
+            wire,
+            &head,
+            &facts,
+            plain,
+            &HeaderValue::from_static("i"),
+        );
+        assert_eq!(text(&out), "HTTP/1.1 204 \r\nx-request-id: i\r\n\r\n");
+    }
+}
+
+#[test]
 fn chunks_carry_their_hex_length_and_the_last_one_is_empty() {
     let mut out = Vec::new();
     chunk(&mut out, &[b'a'; 26]);
     chunk(&mut out, b"");
     assert_eq!(text(&out), format!("1a\r\n{}\r\n0\r\n\r\n", "a".repeat(26)));
+}
+
+#[test]
+fn no_input_makes_the_wire_code_panic() {
+    let seeds: [&[u8]; 3] = [
+        b"POST /api/x?y=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close, X\r\n\
+Transfer-Encoding: gzip, chunked\r\nX-Request-Id: id\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: X-A\r\nX-A: 1\r\n\r\nok",
+        b"5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n",
+    ];
+    let mut rng = fastrand::Rng::with_seed(7);
+    let id = HeaderValue::from_static("id");
+    for round in 0..30_000 {
+        let mut bytes = seeds[round % seeds.len()].to_vec();
+        for _ in 0..rng.usize(1..6) {
+            let at = rng.usize(..=bytes.len());
+            match rng.u8(..4) {
+                0 if at < bytes.len() => bytes[at] = rng.u8(..),
+                1 => bytes.insert(at, *rng.choice(b"\r\n:;, \t0aF%".iter()).unwrap_or(&b'x')),
+                2 => bytes.truncate(at),
+                _ => bytes.insert(at, rng.u8(..)),
+            }
+        }
+        if let Ok(Some(head)) = parse_request(&bytes) {
+            let facts = Facts::read(&bytes, &head.fields);
+            let mut out = Vec::new();
+            upstream_head(&mut out, &bytes, &head, &facts, "/", "127.0.0.1", &id);
+        }
+        if let Ok(Some(head)) = parse_response(&bytes) {
+            let facts = Facts::read(&bytes, &head.fields);
+            let mut out = Vec::new();
+            let delimit = Delimit {
+                chunked: true,
+                close: false,
+            };
+            client_head(&mut out, &bytes, &head, &facts, delimit, &id);
+        }
+        let mut scanner = crate::gateway::h1::chunked::Chunked::default();
+        let cut = rng.usize(..=bytes.len());
+        if scanner.feed(&bytes[..cut]).is_ok() {
+            let _ = scanner.feed(&bytes[cut..]);
+        }
+    }
 }
