@@ -1,4 +1,5 @@
-//! Who listens on a TCP port: used to name the holder in "port in use" errors.
+//! TCP ports of the machine: picking a free one for a service, whether one is in use, and who
+//! listens on it (named in "port in use" errors).
 
 /// Whether something already listens on 127.0.0.1:`port` (or the wildcard address).
 pub fn port_in_use(port: u16) -> bool {
@@ -6,9 +7,21 @@ pub fn port_in_use(port: u16) -> bool {
         || std::net::TcpListener::bind(("0.0.0.0", port)).is_err()
 }
 
-/// A port the kernel says is free on 127.0.0.1 and `taken` does not exclude; 0 when none
-/// was found in a few tries.
+/// A port that is free on 127.0.0.1 and `taken` does not exclude; 0 when none was found in a
+/// few tries. Ports come from below the kernel's ephemeral range when there is room there:
+/// a port from inside it can be handed to some process's outgoing connection in the moment
+/// between this pick and the service's own bind, and the service then fails to start.
 pub fn pick_free_port(taken: &dyn Fn(u16) -> bool) -> u16 {
+    let free = |port: u16| port != 0 && !taken(port) && !port_in_use(port);
+    if let Some(below) = below_ephemeral_range() {
+        let mut rng = fastrand::Rng::new();
+        for _ in 0..32 {
+            let port = rng.u16(below.clone());
+            if free(port) {
+                return port;
+            }
+        }
+    }
     for _ in 0..32 {
         let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", 0)) else {
             continue;
@@ -20,6 +33,14 @@ pub fn pick_free_port(taken: &dyn Fn(u16) -> bool) -> u16 {
         }
     }
     0
+}
+
+/// Ports no outgoing connection is given: from 20000 up to where the kernel's ephemeral
+/// range (`net.ipv4.ip_local_port_range`) starts, when that leaves room.
+fn below_ephemeral_range() -> Option<std::ops::Range<u16>> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let start: u16 = text.split_whitespace().next()?.parse().ok()?;
+    (start > 21_000).then_some(20_000..start)
 }
 
 /// The process listening on `port`, as "pid 1234 (python3)", when /proc tells.
@@ -94,6 +115,24 @@ mod tests {
    2: garbage\n";
         assert_eq!(listening_inodes(table, 3000), [4242]);
         assert!(listening_inodes(table, 3001).is_empty());
+    }
+
+    #[test]
+    fn picked_ports_are_free_and_not_excluded() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let taken = taken.local_addr().expect("addr").port();
+        for _ in 0..20 {
+            let port = pick_free_port(&|p| p == taken);
+            assert_ne!(port, 0);
+            assert_ne!(port, taken);
+            assert!(!port_in_use(port), "{port} is in use");
+            if let Some(below) = below_ephemeral_range() {
+                assert!(
+                    below.contains(&port),
+                    "{port} is not below the ephemeral range"
+                );
+            }
+        }
     }
 
     #[test]
