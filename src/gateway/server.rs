@@ -57,6 +57,10 @@ pub fn start(
             .build()?;
         let socket = TcpSocket::new_v4()?;
         socket.set_reuseport(true)?;
+        // As std and tokio's `bind` do: connections this gateway closed first linger in
+        // TIME_WAIT, and without it they would keep the port from being bound again (the
+        // next `servio up`) for a minute.
+        socket.set_reuseaddr(true)?;
         socket.bind(addr)?;
         // The first bind picks the port when it is 0; the others join it.
         addr = socket.local_addr()?;

@@ -1,6 +1,6 @@
 //! Protocol behaviour in process: h2c clients, responses streamed chunk by chunk (never
-//! buffered whole), upgrades tunnelled both ways, and a shutdown that lets a request in
-//! flight finish while refusing new connections.
+//! buffered whole), upgrades tunnelled both ways, a shutdown that lets a request in flight
+//! finish while refusing new connections, and a port that can be bound again right after.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -185,6 +185,36 @@ async fn shutdown_lets_the_request_in_flight_finish_and_refuses_new_ones() {
     let (status, _, body) = in_flight.await.expect("the request");
     assert_eq!((status, &body[..]), (StatusCode::OK, &b"done"[..]));
     stopping.await.expect("shut down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_gateway_s_port_can_be_bound_again_at_once() {
+    let first = Harness::start(vec![route("/svc", "svc", Balance::LeastRequest)], |_| {}).await;
+    let port = first.addr.port();
+    // Connections the gateway closes first leave TIME_WAIT sockets on its port.
+    for _ in 0..3 {
+        let mut client = tokio::net::TcpStream::connect(first.addr)
+            .await
+            .expect("connect");
+        let request = b"GET /nowhere HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n";
+        client.write_all(request).await.expect("write");
+        let mut answer = Vec::new();
+        tokio::time::timeout(PATIENCE, client.read_to_end(&mut answer))
+            .await
+            .expect("the gateway closes in time")
+            .expect("read");
+        assert!(answer.starts_with(b"HTTP/1.1 404"));
+    }
+    first.shut_down().await;
+    let config = crate::manifest::Gateway::default();
+    let (_, view) = tokio::sync::watch::channel(Arc::default());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let (second, task) = crate::gateway::Gateway::start(config, port, view, stop.clone())
+        .await
+        .expect("the port is free again");
+    assert_eq!(second.addr().port(), port);
+    stop.cancel();
+    let _ = tokio::time::timeout(PATIENCE, task).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
