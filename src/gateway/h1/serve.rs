@@ -46,6 +46,15 @@ enum Next {
     Handoff,
 }
 
+/// How reading a request's body ended.
+enum Filled {
+    Whole,
+    /// The client closed or failed.
+    Gone,
+    /// Not all of it within `request_timeout`.
+    Late,
+}
+
 /// How waiting for a request head ended.
 enum Waited {
     Head(RequestHead),
@@ -182,6 +191,20 @@ impl Connection<'_> {
         self.answer_own(response, true, false).await;
     }
 
+    /// Reads until `buf` holds `total` bytes (a head and its body), by `deadline`.
+    async fn fill(&mut self, total: usize, deadline: tokio::time::Instant) -> Filled {
+        while self.buf.len() < total {
+            let missing = total - self.buf.len();
+            reserve(&mut self.buf, missing);
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(0) | Err(_)) => return Filled::Gone,
+                Ok(Ok(_)) => {}
+                Err(_) => return Filled::Late,
+            }
+        }
+        Filled::Whole
+    }
+
     /// Writes the gateway's own answer; the connection goes on unless `close` or the client
     /// is gone.
     async fn answer_own(
@@ -245,10 +268,17 @@ impl Connection<'_> {
                 let method = head.method.text(&self.buf);
                 self.proxy
                     .finish(method, path, status, &exchange, started, &request_id);
-                self.buf.advance(head.len);
-                // A body the gateway did not read: the connection cannot go on after it.
+                // A body small enough to have been forwarded is read and dropped, so the
+                // connection goes on; one past max_body is not read, and it closes.
+                let total = head.len + declared as usize;
+                let deadline = tokio::time::Instant::now() + config.request_timeout;
+                let drained = declared <= REPLAYABLE_BODY_BYTES.min(config.max_body)
+                    && matches!(self.fill(total, deadline).await, Filled::Whole);
+                if drained {
+                    self.buf.advance(total);
+                }
                 return self
-                    .answer_own(*response, close || declared > 0, head_only)
+                    .answer_own(*response, close || !drained, head_only)
                     .await;
             }
         };
@@ -268,24 +298,19 @@ impl Connection<'_> {
         // The whole request, its body and every try, has request_timeout.
         let deadline = tokio::time::Instant::now() + config.request_timeout;
         let total = head.len + declared as usize;
-        while self.buf.len() < total {
-            let missing = total - self.buf.len();
-            reserve(&mut self.buf, missing);
-            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
-                Ok(Ok(0) | Err(_)) => return Next::Close,
-                Ok(Ok(_)) => {}
-                Err(_) => {
-                    let (method, path) = (
-                        head.method.text(&self.buf),
-                        path_of(head.target.text(&self.buf)),
-                    );
-                    let failure = Failure::BodyTimeout;
-                    let response =
-                        reply::failure(&failure, Some(&route.service), path, &request_id);
-                    self.proxy
-                        .finish(method, path, 408, &exchange, started, &request_id);
-                    return self.answer_own(response, true, head_only).await;
-                }
+        match self.fill(total, deadline).await {
+            Filled::Whole => {}
+            Filled::Gone => return Next::Close,
+            Filled::Late => {
+                let (method, path) = (
+                    head.method.text(&self.buf),
+                    path_of(head.target.text(&self.buf)),
+                );
+                let failure = Failure::BodyTimeout;
+                let response = reply::failure(&failure, Some(&route.service), path, &request_id);
+                self.proxy
+                    .finish(method, path, 408, &exchange, started, &request_id);
+                return self.answer_own(response, true, head_only).await;
             }
         }
         let request = self.buf.split_to(total).freeze();

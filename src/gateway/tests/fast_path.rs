@@ -1,5 +1,5 @@
 //! The HTTP/1.1 fast path over raw TCP, against a real gateway: keep-alive and pipelining on
-//! one connection, what it hands to hyper (HTTP/1.0, `Expect`, chunked bodies), bodies that
+//! one connection (a small body the gateway answers itself is drained, not a reason to close), what it hands to hyper (HTTP/1.0, `Expect`, chunked bodies), bodies that
 //! end when the instance closes (re-chunked, the client's connection kept), bodies larger
 //! than any buffer both ways, and an instance that answers 101 unasked (502).
 
@@ -92,7 +92,9 @@ async fn pipelined_requests_on_one_connection_are_answered_in_order() {
     let instance = scripted("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false).await;
     let gw = gateway_with(instance).await;
     let mut client = TcpStream::connect(gw.addr).await.expect("connect");
+    // The unrouted POST's body is read and dropped: the connection goes on after its 404.
     let requests = "GET /svc/1 HTTP/1.1\r\nHost: gw\r\n\r\n\
+POST /nowhere HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nxyz\
 POST /svc/2 HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nabc\
 GET /health HTTP/1.1\r\nHost: gw\r\n\r\n";
     let text = ask(&mut client, requests.as_bytes(), |t| {
@@ -101,6 +103,11 @@ GET /health HTTP/1.1\r\nHost: gw\r\n\r\n";
     .await;
     let statuses: Vec<&str> = text.matches("HTTP/1.1 200 OK").collect();
     assert_eq!(statuses.len(), 3, "{text}");
+    assert_eq!(text.matches("HTTP/1.1 404 Not Found").count(), 1, "{text}");
+    assert!(
+        text.find("404").unwrap_or(0) < text.rfind("\r\n\r\nok").unwrap_or(0),
+        "{text}"
+    );
     assert_eq!(text.matches("\r\n\r\nok").count(), 2, "{text}");
     assert!(!text.contains("connection: close"), "{text}");
     gw.shut_down().await;
