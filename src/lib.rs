@@ -5,8 +5,10 @@
 //! - [`cli`]: the `servio` command line, one file per subcommand. Talks to the daemon through
 //!   [`protocol`] over `.servio/control.sock`.
 //! - [`manifest`]: `services.toml`: parsing, defaults, validation with file:line:col errors.
-//! - [`daemon`]: the control plane process: supervisor (spawn, restart, stop), health probes,
-//!   the registry (single source of truth), the control socket and the loopback admin API.
+//! - [`registry`]: the single source of truth for instances and their health (a pure state
+//!   machine), with a change index for watches and the healthy view the traffic path reads.
+//! - [`daemon`]: the control plane process: per-service controllers, the planner and the one
+//!   executor behind every lifecycle verb, health probes, the control socket and the admin API.
 //! - [`logs`]: captured service output: the rotating writer and the reader behind `servio logs`.
 //! - [`process`]: process groups, signals and start times (never signal a reused pid).
 //! - [`paths`]: where a stack keeps its files (`.servio/` beside the manifest).
@@ -28,5 +30,6 @@ pub mod manifest;
 pub mod paths;
 pub mod process;
 pub mod protocol;
+pub mod registry;
 pub mod services;
 pub mod term;

@@ -41,6 +41,10 @@ impl StatePaths {
     pub fn service_log(&self, service: &str) -> PathBuf {
         self.logs_dir().join(format!("{service}.log"))
     }
+    /// The named pipe instance `id` writes its stdout (`out`) or stderr (`err`) into.
+    pub fn output_pipe(&self, id: &str, stream: &str) -> PathBuf {
+        self.root.join("pipes").join(format!("{id}.{stream}"))
+    }
     pub fn data_dir(&self) -> PathBuf {
         self.root.join("data")
     }
@@ -58,12 +62,20 @@ impl StatePaths {
     }
 }
 
-/// Writes `contents` to `path` atomically: a temporary file beside it, fsync, then rename.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+/// Writes `contents` to `path` atomically with permissions `mode`: a temporary file beside
+/// it, fsync, then rename. A reader (or a crash at any moment) sees the old file or the new
+/// one, never a mix.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
     {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = std::fs::File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
         file.write_all(contents)?;
         file.sync_all()?;
     }

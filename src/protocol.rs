@@ -4,10 +4,12 @@
 //! Transport: one JSON [`Request`] per line on `.servio/control.sock`, answered by one JSON
 //! [`Response`] line.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a request or response changes shape; the daemon refuses other versions.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
@@ -18,8 +20,15 @@ pub struct Envelope {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
-    /// Re-read the manifest and start these services (all when empty) plus their dependencies.
-    Up { services: Vec<String> },
+    /// Plan `intent` against what runs and carry the plan out; the daemon answers
+    /// [`Response::Plan`] at once, then [`Response::Applied`] when it is done. With `dry_run`
+    /// the plan is the only answer and nothing changes.
+    Apply {
+        intent: Intent,
+        dry_run: bool,
+        /// How long new instances get to become healthy.
+        timeout_ms: u64,
+    },
     /// The stack as it is now.
     Status,
     /// Blocks until the stack's state index passes `after` or `wait_ms` elapses, then answers
@@ -29,12 +38,97 @@ pub enum Request {
     Down { timeout_ms: Option<u64> },
 }
 
+/// What a lifecycle verb asks for; the daemon's planner turns it into a [`Plan`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verb", rename_all = "snake_case")]
+pub enum Intent {
+    /// Re-read the manifest and make the stack match it (these services and their
+    /// dependencies, or everything, also stopping services the manifest no longer has).
+    Up { services: Vec<String> },
+    /// Start these services (all when empty) and their dependencies where they do not run.
+    Start { services: Vec<String> },
+    /// Rolling restart of these services (all when empty).
+    Restart { services: Vec<String> },
+    /// Stop these services (all when empty); refused while running services depend on them,
+    /// unless `with_dependents`.
+    Stop {
+        services: Vec<String>,
+        with_dependents: bool,
+        timeout_ms: Option<u64>,
+    },
+    /// Run this many instances of each service.
+    Scale { counts: BTreeMap<String, u32> },
+}
+
+/// What the executor does to one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Runs as the manifest says: left alone (same processes).
+    Keep,
+    /// Not running: start `replicas` instances.
+    Start { replicas: u32 },
+    /// Stop every instance.
+    Stop,
+    /// Replace every instance, one at a time, health-gated; `reasons` say why.
+    Restart { reasons: Vec<String>, replicas: u32 },
+    /// Add (health-gated) or remove (newest first, drained) instances.
+    Scale { from: u32, to: u32 },
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Keep => f.write_str("keep"),
+            Action::Start { replicas: 1 } => f.write_str("start"),
+            Action::Start { replicas } => write!(f, "start ({replicas} instances)"),
+            Action::Stop => f.write_str("stop"),
+            Action::Restart { reasons, .. } => write!(f, "restart ({})", reasons.join(", ")),
+            Action::Scale { from, to } => write!(f, "scale {from} → {to}"),
+        }
+    }
+}
+
+/// One service's part of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub service: String,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// An instance a daemon took over from its crashed predecessor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdoptedInstance {
+    pub id: String,
+    pub pid: u32,
+    pub port: u16,
+}
+
+/// How one step went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepResult {
+    pub service: String,
+    #[serde(flatten)]
+    pub action: Action,
+    /// `None` when it succeeded; otherwise why it failed.
+    pub error: Option<String>,
+    pub took_ms: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Response {
-    /// The services `Up` will bring up, in start order.
-    Starting {
-        services: Vec<String>,
+    /// The plan for an `Apply`, in execution order, and the instances the daemon adopted
+    /// from a crashed predecessor since it started (reported once).
+    Plan {
+        steps: Vec<Step>,
+        #[serde(default)]
+        adopted: Vec<AdoptedInstance>,
+    },
+    /// The plan has been carried out (each step with its outcome).
+    Applied {
+        steps: Vec<StepResult>,
     },
     Status(StackStatus),
     /// Every service is stopped; the daemon exits after this answer.

@@ -3,7 +3,7 @@
 //! Requests use it through the guards in [`super::guard`].
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
@@ -71,6 +71,8 @@ pub struct ServiceBalancer {
 pub(super) struct Slot {
     pub(super) id: Arc<str>,
     pub(super) in_flight: AtomicUsize,
+    /// Left the registry's view while requests were in flight: shown only until they end.
+    departed: AtomicBool,
     breaker: Mutex<Breaker>,
     pub(super) config: BreakerConfig,
 }
@@ -120,12 +122,25 @@ impl ServiceBalancer {
     }
 
     /// Forgets the state of instances no longer among `live`. Call it when the registry's view
-    /// of the service changes. Attempts still in flight to a forgotten instance finish
-    /// normally; they just no longer show in snapshots.
+    /// of the service changes. An instance that left with requests still in flight is kept
+    /// until a later change finds it idle, so that its drain can be watched
+    /// ([`ServiceBalancer::in_flight`]); picks only ever choose among `live`.
     pub fn retain<E: Endpoint>(&self, live: &[E]) {
         let keep: HashSet<&str> = live.iter().map(Endpoint::id).collect();
         let mut instances = self.instances.write().unwrap_or_else(|p| p.into_inner());
-        instances.retain(|id, _| keep.contains(&**id));
+        instances.retain(|id, slot| {
+            let live = keep.contains(&**id);
+            slot.departed.store(!live, Ordering::Release);
+            live || slot.in_flight.load(Ordering::Acquire) > 0
+        });
+    }
+
+    /// Requests in flight to instance `id` now (0 for an instance it does not know).
+    pub fn in_flight(&self, id: &str) -> usize {
+        let instances = self.instances.read().unwrap_or_else(|p| p.into_inner());
+        instances
+            .get(id)
+            .map_or(0, |slot| slot.in_flight.load(Ordering::Acquire))
     }
 
     /// What `servio status` and /metrics show, read at `now`.
@@ -136,6 +151,9 @@ impl ServiceBalancer {
         };
         let mut instances: Vec<InstanceStats> = slots
             .iter()
+            .filter(|slot| {
+                !slot.departed.load(Ordering::Acquire) || slot.in_flight.load(Ordering::Acquire) > 0
+            })
             .map(|slot| {
                 let breaker = slot.breaker();
                 InstanceStats {
@@ -178,6 +196,7 @@ impl ServiceBalancer {
             Arc::new(Slot {
                 id: Arc::from(id),
                 in_flight: AtomicUsize::new(0),
+                departed: AtomicBool::new(false),
                 breaker: Mutex::new(Breaker::new()),
                 config: self.config.breaker,
             })

@@ -27,22 +27,28 @@ impl DaemonConnection {
 
     /// Sends `request` and waits for the answer (at most `timeout`, when given).
     pub fn request(&mut self, request: Request, timeout: Option<Duration>) -> CliResult<Response> {
-        let lost = |e: std::io::Error| {
-            CliError::failure(format!(
-                "lost the connection to the servio daemon ({e}); see .servio/daemon.log"
-            ))
-        };
-        self.reader
-            .get_ref()
-            .set_read_timeout(timeout)
-            .map_err(lost)?;
+        self.send(request)?;
+        self.answer(timeout)
+    }
+
+    /// Sends `request` without waiting for an answer.
+    pub fn send(&mut self, request: Request) -> CliResult<()> {
         let mut line = serde_json::to_vec(&Envelope {
             protocol: PROTOCOL_VERSION,
             request,
         })
         .map_err(|e| CliError::failure(e.to_string()))?;
         line.push(b'\n');
-        self.writer.write_all(&line).map_err(lost)?;
+        self.writer.write_all(&line).map_err(lost)
+    }
+
+    /// Reads the next answer (at most `timeout`, when given); an error answer becomes the
+    /// matching [`CliError`].
+    pub fn answer(&mut self, timeout: Option<Duration>) -> CliResult<Response> {
+        self.reader
+            .get_ref()
+            .set_read_timeout(timeout)
+            .map_err(lost)?;
         let mut answer = String::new();
         let read = self.reader.read_line(&mut answer).map_err(lost)?;
         if read == 0 {
@@ -60,6 +66,35 @@ impl DaemonConnection {
             ))),
         }
     }
+}
+
+fn lost(e: std::io::Error) -> CliError {
+    CliError::failure(format!(
+        "lost the connection to the servio daemon ({e}); see .servio/daemon.log"
+    ))
+}
+
+/// Connects to the stack's daemon, or fails saying what to do: start the stack, or, when
+/// a crashed daemon left instances running, adopt them with `up` or stop them with `down`.
+pub fn require(paths: &StatePaths) -> CliResult<DaemonConnection> {
+    if let Some(connection) = DaemonConnection::connect(paths) {
+        return Ok(connection);
+    }
+    let orphans =
+        crate::daemon::state::still_running(&crate::daemon::state::read(&paths.state_file()));
+    if orphans.is_empty() {
+        Err(CliError::failure(not_running(paths)))
+    } else {
+        Err(CliError::failure(daemon_gone(orphans.len())))
+    }
+}
+
+/// What to say when the daemon died and left `count` instances running.
+pub fn daemon_gone(count: usize) -> String {
+    format!(
+        "the servio daemon is gone (killed or crashed) and {count} instance(s) it started still run; \
+`servio up` adopts them, `servio down` stops them"
+    )
 }
 
 /// The message for commands that need a running stack.

@@ -24,6 +24,9 @@ pub struct DownArgs {
     /// Grace period before SIGKILL [default: each service's stop.timeout]
     #[arg(short, long, value_name = "DURATION", value_parser = super::parse_duration)]
     pub timeout: Option<Duration>,
+    /// Print only errors
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 pub fn run(args: DownArgs) -> CliResult<ExitCode> {
@@ -31,7 +34,9 @@ pub fn run(args: DownArgs) -> CliResult<ExitCode> {
     let path = manifest::locate(args.manifest.file.as_deref())?;
     let root = path.parent().unwrap_or(std::path::Path::new("."));
     let paths = StatePaths::for_project(root);
-    let mut out = std::io::stdout().lock();
+    let mut stdout = std::io::stdout().lock();
+    let mut sink = std::io::sink();
+    let out: &mut dyn Write = if args.quiet { &mut sink } else { &mut stdout };
 
     if let Some(mut connection) = DaemonConnection::connect(&paths) {
         let daemon = state::read(&paths.state_file()).daemon;
@@ -72,7 +77,7 @@ pub fn run(args: DownArgs) -> CliResult<ExitCode> {
             );
         }
     }
-    let stopped = state::stop_leftovers(&recorded, args.timeout);
+    let stopped = super::runtime()?.block_on(state::stop_leftovers(&recorded, args.timeout));
     for file in [
         paths.control_socket(),
         paths.daemon_pid(),
@@ -80,6 +85,7 @@ pub fn run(args: DownArgs) -> CliResult<ExitCode> {
     ] {
         let _ = std::fs::remove_file(file);
     }
+    let _ = std::fs::remove_dir_all(paths.root().join("pipes"));
     if stopped.is_empty() {
         let _ = writeln!(out, "nothing is running");
     } else {

@@ -1,5 +1,7 @@
 //! The `servio` command line: clap definitions, then one file per subcommand.
 
+mod apply;
+mod completions;
 mod config;
 mod connection;
 mod daemon_cmd;
@@ -7,8 +9,12 @@ mod down;
 mod init;
 mod logs;
 mod progress;
+mod restart;
+mod scale;
 mod serve;
+mod start;
 mod status;
+mod stop;
 mod up;
 
 use std::path::PathBuf;
@@ -47,12 +53,22 @@ enum Command {
     Status(status::StatusArgs),
     /// Show captured service output (works after `down` too)
     Logs(logs::LogsArgs),
+    /// Rolling restart of SERVICE... (or all) with no failed gateway request
+    Restart(restart::RestartArgs),
+    /// Stop SERVICE... (or all), drained first; the daemon keeps running
+    Stop(stop::StopArgs),
+    /// Start SERVICE... (or all) that do not run, with their dependencies
+    Start(start::StartArgs),
+    /// Run N instances of a service: servio scale order-service=3
+    Scale(scale::ScaleArgs),
     /// Stop every service in reverse dependency order, then the daemon
     Down(down::DownArgs),
     /// Validate services.toml and print it resolved, with defaults
     Config(config::ConfigArgs),
     /// Run a Servio platform service (menu, inventory or order) on $PORT
     Serve(serve::ServeArgs),
+    /// Print a shell completion script: servio completions bash|zsh|fish
+    Completions(completions::CompletionsArgs),
     /// Run the control-plane daemon (started for you by `servio up`)
     #[command(hide = true)]
     Daemon(daemon_cmd::DaemonArgs),
@@ -71,6 +87,15 @@ impl ManifestArg {
     pub fn load(&self) -> CliResult<Manifest> {
         let path = manifest::locate(self.file.as_deref())?;
         Ok(manifest::load(&path)?)
+    }
+
+    /// The manifest and a connection to its running daemon (exit 1, saying what to do,
+    /// when none runs).
+    pub fn connect(&self) -> CliResult<(Manifest, connection::DaemonConnection)> {
+        let manifest = self.load()?;
+        let paths = crate::paths::StatePaths::for_project(&manifest.root);
+        let connection = connection::require(&paths)?;
+        Ok((manifest, connection))
     }
 }
 
@@ -106,9 +131,14 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Up(args) => up::run(args),
         Command::Status(args) => status::run(args),
         Command::Logs(args) => logs::run(args),
+        Command::Restart(args) => restart::run(args),
+        Command::Stop(args) => stop::run(args),
+        Command::Start(args) => start::run(args),
+        Command::Scale(args) => scale::run(args),
         Command::Down(args) => down::run(args),
         Command::Config(args) => config::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Completions(args) => completions::run(args),
         Command::Daemon(args) => daemon_cmd::run(args),
     }
 }

@@ -1,6 +1,7 @@
-//! What `servio up` shows while it waits: a stage per service (waiting → starting →
-//! checking → healthy), judged from the daemon's status by a pure function, and drawn as
-//! indicatif bars on a TTY or as plain lines otherwise.
+//! What every lifecycle verb shows while it waits: a stage per service (waiting → starting
+//! → checking → healthy, or restarting / scaling / stopping), judged from the daemon's
+//! status by pure functions, and drawn as indicatif bars on a TTY or as plain lines
+//! otherwise.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::protocol::{Health, ServiceStatus, StackStatus};
+use crate::protocol::{Action, Health, ServiceStatus, StackStatus, Step};
 
 /// Where one service is on its way up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +18,9 @@ pub enum Stage {
     Starting,
     Checking,
     Healthy,
+    /// A restart, scale or stop in progress, with what it is doing.
+    Busy(String),
+    Stopped,
     Failed(String),
 }
 
@@ -27,6 +31,8 @@ impl Stage {
             Stage::Starting => "starting".into(),
             Stage::Checking => "checking".into(),
             Stage::Healthy => "healthy".into(),
+            Stage::Busy(what) => what.clone(),
+            Stage::Stopped => "stopped".into(),
             Stage::Failed(why) => format!("failed: {why}"),
         }
     }
@@ -82,6 +88,34 @@ pub fn stage_of(status: &StackStatus, name: &str, deps: &[String]) -> Stage {
         Stage::Checking
     } else {
         Stage::Starting
+    }
+}
+
+/// The stage of a service a plan `step` is changing. `deps` are its direct dependencies.
+pub fn step_stage(status: &StackStatus, step: &Step, deps: &[String]) -> Stage {
+    let instances = find(status, &step.service).map_or(&[][..], |s| &s.instances[..]);
+    let settling: Vec<&str> = instances
+        .iter()
+        .filter(|i| i.health != Health::Healthy)
+        .map(|i| i.id.as_str())
+        .collect();
+    let doing = |verb: &str| {
+        if settling.is_empty() {
+            Stage::Busy(verb.to_string())
+        } else {
+            let healthy = instances.len() - settling.len();
+            Stage::Busy(format!(
+                "{verb}: {healthy} of {} instances healthy",
+                instances.len()
+            ))
+        }
+    };
+    match &step.action {
+        Action::Keep | Action::Start { .. } => stage_of(status, &step.service, deps),
+        Action::Restart { .. } => doing("restarting"),
+        Action::Scale { from, to } => doing(&format!("scaling {from} → {to}")),
+        Action::Stop if instances.iter().all(|i| i.health == Health::Stopped) => Stage::Stopped,
+        Action::Stop => Stage::Busy("stopping".to_string()),
     }
 }
 
@@ -141,7 +175,7 @@ impl ProgressView {
         if let Some((_, bars)) = &self.bars {
             if let Some(bar) = bars.get(service) {
                 match stage {
-                    Stage::Healthy => bar.finish_with_message(format!("✔ {text}")),
+                    Stage::Healthy | Stage::Stopped => bar.finish_with_message(format!("✔ {text}")),
                     Stage::Failed(_) => bar.finish_with_message(format!("✘ {text}")),
                     _ => bar.set_message(text),
                 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::ManifestArg;
 use super::connection::{DaemonConnection, not_running};
+use crate::daemon::state;
 use crate::error::{CliError, CliResult};
 use crate::manifest;
 use crate::paths::StatePaths;
@@ -31,6 +32,24 @@ struct StatusJson<'a> {
     admin_url: Option<&'a str>,
     gateway_url: Option<&'a str>,
     services: &'a [ServiceStatus],
+    /// Set when the daemon died and left instances running (`up` adopts them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    daemon_gone: Option<DaemonGone>,
+}
+
+/// What a crashed daemon left behind.
+#[derive(Debug, Serialize)]
+struct DaemonGone {
+    pid: Option<u32>,
+    orphans: Vec<Orphan>,
+}
+
+#[derive(Debug, Serialize)]
+struct Orphan {
+    service: String,
+    id: String,
+    pid: u32,
+    port: u16,
 }
 
 pub fn run(args: StatusArgs) -> CliResult<ExitCode> {
@@ -40,24 +59,7 @@ pub fn run(args: StatusArgs) -> CliResult<ExitCode> {
     let paths = StatePaths::for_project(root);
     let mut out = std::io::stdout().lock();
     let Some(mut connection) = DaemonConnection::connect(&paths) else {
-        if args.json {
-            let doc = StatusJson {
-                running: false,
-                project: None,
-                daemon_pid: None,
-                admin_url: None,
-                gateway_url: None,
-                services: &[],
-            };
-            let _ = writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&doc).unwrap_or_default()
-            );
-        } else {
-            let _ = writeln!(out, "{}", not_running(&paths));
-        }
-        return Ok(ExitCode::SUCCESS);
+        return not_running_report(&paths, args.json, &mut out);
     };
     let status =
         match connection.request(Request::Status, Some(std::time::Duration::from_secs(10)))? {
@@ -72,6 +74,7 @@ pub fn run(args: StatusArgs) -> CliResult<ExitCode> {
             admin_url: Some(&status.admin_url),
             gateway_url: status.gateway_url.as_deref(),
             services: &status.services,
+            daemon_gone: None,
         };
         let _ = writeln!(
             out,
@@ -176,6 +179,69 @@ pub fn format_uptime(ms: u64) -> String {
         3600..86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
         _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
     }
+}
+
+/// No daemon answers. Plain "not running" (exit 0) when nothing of the stack runs; when a
+/// crashed daemon left instances running, says so, lists them and what to do (exit 1: the
+/// control plane is down while services still run).
+fn not_running_report(paths: &StatePaths, json: bool, out: &mut impl Write) -> CliResult<ExitCode> {
+    let recorded = state::read(&paths.state_file());
+    let orphans: Vec<Orphan> = state::still_running(&recorded)
+        .into_iter()
+        .map(|r| Orphan {
+            service: r.service,
+            id: r.id,
+            pid: r.pid,
+            port: r.port,
+        })
+        .collect();
+    let gone = (!orphans.is_empty()).then(|| DaemonGone {
+        pid: recorded.daemon.as_ref().map(|d| d.pid),
+        orphans,
+    });
+    if json {
+        let doc = StatusJson {
+            running: false,
+            project: None,
+            daemon_pid: None,
+            admin_url: None,
+            gateway_url: None,
+            services: &[],
+            daemon_gone: gone,
+        };
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        let _ = writeln!(out, "{text}");
+        return Ok(if doc.daemon_gone.is_some() {
+            ExitCode::from(crate::error::EXIT_FAILURE)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+    let Some(gone) = gone else {
+        let _ = writeln!(out, "{}", not_running(paths));
+        return Ok(ExitCode::SUCCESS);
+    };
+    let who = gone
+        .pid
+        .map(|pid| format!(" (pid {pid})"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "The servio daemon{who} is gone: it was killed or crashed. These instances it started still run:"
+    );
+    let _ = writeln!(out, "  {:<24} {:>7}  {:>5}", "INSTANCE", "PID", "PORT");
+    for orphan in &gone.orphans {
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>7}  {:>5}",
+            orphan.id, orphan.pid, orphan.port
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Run `servio up` to adopt them (no restart), or `servio down` to stop them."
+    );
+    Ok(ExitCode::from(crate::error::EXIT_FAILURE))
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! `servio up [SERVICE...]`: starts the daemon when none runs (detached unless
-//! `--foreground`), asks it to start the services, and waits until every one is healthy.
-//! On failure it names the service, says why, shows its last log lines and exits 1.
+//! `--foreground`), then has it reconcile the stack with the manifest (start what is
+//! missing, roll what changed, stop what was removed, keep the rest) and waits until every
+//! service is healthy. On failure it names the service, says why, shows its last log lines
+//! and exits 1. `--dry-run` prints the plan and changes nothing.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::{ExitCode, Stdio};
@@ -11,12 +12,13 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::ManifestArg;
+use super::apply::{self, Summary, WaitArgs};
 use super::connection::DaemonConnection;
-use super::progress::{ProgressView, Stage, stage_of};
+use crate::daemon::{planner, state};
 use crate::error::{CliError, CliResult};
 use crate::manifest::Manifest;
 use crate::paths::StatePaths;
-use crate::protocol::{Request, Response, StackStatus};
+use crate::protocol::{Intent, Request, Response};
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -28,43 +30,85 @@ pub struct UpArgs {
     /// Run the daemon in this terminal; Ctrl-C stops the stack
     #[arg(long)]
     pub foreground: bool,
-    /// Give up waiting for health after this long
-    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = super::parse_duration)]
-    pub timeout: Duration,
-    /// Print only errors (no progress)
-    #[arg(short, long)]
-    pub quiet: bool,
+    /// Print what would change (keep / start / stop / restart, with reasons) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
-
-/// How many of a failed service's last log lines `up` prints.
-const FAILURE_LOG_LINES: usize = 15;
 
 pub fn run(args: UpArgs) -> CliResult<ExitCode> {
     let manifest = args.manifest.load()?;
-    let order = manifest
+    manifest
         .start_order(&args.services)
         .map_err(CliError::Usage)?;
     let paths = StatePaths::for_project(&manifest.root);
     let began = Instant::now();
+    let intent = Intent::Up {
+        services: args.services.clone(),
+    };
 
+    if args.dry_run {
+        return dry_run(&paths, &manifest, intent, args.wait.json);
+    }
     if args.foreground {
-        return run_foreground(args, manifest, order, began);
+        return run_foreground(args, manifest, intent, began);
     }
     let connection = match DaemonConnection::connect(&paths) {
         Some(connection) => connection,
         None => {
-            manifest.check_ports(&|_| false)?;
+            let adopting = !state::still_running(&state::read(&paths.state_file())).is_empty();
+            if !adopting {
+                manifest.check_ports(&|_| false)?;
+            }
             start_daemon(&manifest, &paths)?
         }
     };
-    wait_until_healthy(connection, &args, &manifest, &order, began)
+    apply::run(
+        connection,
+        &manifest,
+        intent,
+        &args.wait,
+        Summary::Healthy,
+        began,
+    )
+}
+
+/// `--dry-run`: the daemon plans against what runs; with no daemon, everything would start.
+fn dry_run(
+    paths: &StatePaths,
+    manifest: &Manifest,
+    intent: Intent,
+    json: bool,
+) -> CliResult<ExitCode> {
+    let steps = match DaemonConnection::connect(paths) {
+        Some(mut connection) => {
+            let request = Request::Apply {
+                intent,
+                dry_run: true,
+                timeout_ms: 0,
+            };
+            match connection.request(request, Some(Duration::from_secs(30)))? {
+                Response::Plan { steps, .. } => steps,
+                other => {
+                    return Err(CliError::failure(format!(
+                        "unexpected answer from the daemon: {other:?}"
+                    )));
+                }
+            }
+        }
+        None => planner::plan(&intent, manifest, &planner::Snapshot::default())
+            .map_err(|e| CliError::Usage(e.to_string()))?,
+    };
+    apply::print_plan(&steps, json);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--foreground`: the daemon runs in this process; this thread drives the progress display.
 fn run_foreground(
     args: UpArgs,
     manifest: Manifest,
-    order: Vec<String>,
+    intent: Intent,
     began: Instant,
 ) -> CliResult<ExitCode> {
     let paths = StatePaths::for_project(&manifest.root);
@@ -73,12 +117,21 @@ fn run_foreground(
             "a servio daemon already runs for this project; run `servio down` first to run it in the foreground",
         ));
     }
-    manifest.check_ports(&|_| false)?;
+    if state::still_running(&state::read(&paths.state_file())).is_empty() {
+        manifest.check_ports(&|_| false)?;
+    }
     super::daemon_cmd::init_tracing();
     let runtime = super::runtime()?;
     let daemon = runtime.spawn(crate::daemon::run(manifest.clone()));
     let connection = wait_for_socket(&paths, None)?;
-    let outcome = wait_until_healthy(connection, &args, &manifest, &order, began);
+    let outcome = apply::run(
+        connection,
+        &manifest,
+        intent,
+        &args.wait,
+        Summary::Healthy,
+        began,
+    );
     if let Err(error) = &outcome {
         eprintln!("error: {error}");
     }
@@ -165,127 +218,4 @@ fn tail_file(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// Sends `Up` and follows the daemon's state until every service is healthy, one fails,
-/// or the timeout passes.
-fn wait_until_healthy(
-    mut connection: DaemonConnection,
-    args: &UpArgs,
-    manifest: &Manifest,
-    order: &[String],
-    began: Instant,
-) -> CliResult<ExitCode> {
-    let order = match connection.request(
-        Request::Up {
-            services: args.services.clone(),
-        },
-        None,
-    )? {
-        Response::Starting { services } => services,
-        _ => order.to_vec(),
-    };
-    let mut view = ProgressView::new(&order, crate::term::progress_bars(), args.quiet);
-    let deadline = began + args.timeout;
-    let mut stages: BTreeMap<String, Stage> = BTreeMap::new();
-    let mut after = 0;
-    let status = loop {
-        let wait = deadline
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_secs(1));
-        let status = match connection.request(
-            Request::Watch {
-                after,
-                wait_ms: wait.as_millis() as u64,
-            },
-            Some(wait + Duration::from_secs(10)),
-        )? {
-            Response::Status(status) => status,
-            other => return Err(CliError::failure(format!("unexpected answer: {other:?}"))),
-        };
-        after = status.index;
-        for name in &order {
-            if stages.get(name) == Some(&Stage::Healthy) {
-                continue;
-            }
-            let deps = manifest
-                .services
-                .get(name)
-                .map(|s| s.depends_on.clone())
-                .unwrap_or_default();
-            let stage = stage_of(&status, name, &deps);
-            view.update(name, &stage);
-            stages.insert(name.clone(), stage);
-        }
-        let all_healthy = order.iter().all(|n| stages.get(n) == Some(&Stage::Healthy));
-        let failed = stages.values().any(|s| matches!(s, Stage::Failed(_)));
-        if all_healthy || failed || Instant::now() >= deadline {
-            break status;
-        }
-    };
-    view.finish();
-
-    let failures: Vec<(String, String)> = order
-        .iter()
-        .filter_map(|name| match stages.get(name) {
-            Some(Stage::Healthy) => None,
-            Some(Stage::Failed(why)) => Some((name.clone(), why.clone())),
-            other => Some((
-                name.clone(),
-                format!(
-                    "not healthy after {} (still {})",
-                    humantime::format_duration(args.timeout),
-                    match other {
-                        Some(Stage::Waiting) | None => "waiting for its dependencies",
-                        Some(Stage::Starting) => "starting",
-                        _ => "failing its health check",
-                    }
-                ),
-            )),
-        })
-        .collect();
-    if failures.is_empty() {
-        print_ready(&status, order.len(), began.elapsed(), args.quiet);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let paths = StatePaths::for_project(&manifest.root);
-    let mut report = String::new();
-    for (name, why) in &failures {
-        report.push_str(&format!("`{name}` did not become healthy: {why}\n"));
-        report.push_str(&last_log_lines(&paths, name));
-    }
-    report.push_str("the daemon keeps running: see `servio status`, `servio logs`, or stop it with `servio down`");
-    Err(CliError::failure(report))
-}
-
-fn last_log_lines(paths: &StatePaths, service: &str) -> String {
-    let records = crate::logs::read_records(&paths.service_log(service)).unwrap_or_default();
-    if records.is_empty() {
-        return format!("  (no output from {service})\n");
-    }
-    let start = records.len().saturating_sub(FAILURE_LOG_LINES);
-    let mut text = format!("  last lines of {service}'s log:\n");
-    for record in &records[start..] {
-        text.push_str(&format!("    {} | {}\n", record.instance, record.message));
-    }
-    text
-}
-
-fn print_ready(status: &StackStatus, count: usize, took: Duration, quiet: bool) {
-    if quiet {
-        return;
-    }
-    let color = crate::term::stdout_color();
-    let mut out = std::io::stdout().lock();
-    let check = crate::term::paint(color, "32", "✔");
-    let noun = if count == 1 { "service" } else { "services" };
-    let _ = writeln!(
-        out,
-        "{check} {count} {noun} healthy in {:.2}s",
-        took.as_secs_f64()
-    );
-    if let Some(gateway) = &status.gateway_url {
-        let _ = writeln!(out, "  gateway  {gateway}");
-    }
-    let _ = writeln!(out, "  admin    {}", status.admin_url);
 }

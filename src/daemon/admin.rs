@@ -15,9 +15,9 @@ use axum::routing::{delete, get};
 use serde_json::json;
 
 use super::Daemon;
-use super::registry::Filter;
 use super::supervisor::DeregisterError;
 use crate::protocol::{Health, RegisterInstance};
+use crate::registry::Filter;
 
 const INDEX_HEADER: HeaderName = HeaderName::from_static("x-servio-index");
 const MAX_WAIT: Duration = Duration::from_secs(300);

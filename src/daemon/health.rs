@@ -13,9 +13,8 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::registry::Registry;
 use crate::manifest::{HealthCheck, ProbeKind};
-use crate::protocol::Health;
+use crate::registry::{Event, Registry};
 
 /// Probe interval before the first success, reached by doubling from [`FIRST_PROBE_GAP`]:
 /// a service that is ready in 30 ms is seen in 30-40 ms, not 100.
@@ -117,13 +116,13 @@ pub async fn run_prober(
             Ok(()) => {
                 failures = 0;
                 ever_healthy = true;
-                set_health(&target, Health::Healthy);
+                target.report(Event::ProbePassed);
             }
             Err(reason) if !in_grace => {
                 failures += 1;
                 tracing::debug!(instance = %target.instance, %reason, failures, "probe failed");
                 if failures >= check.unhealthy_threshold.max(1) {
-                    set_health(&target, Health::Unhealthy);
+                    target.report(Event::ProbesFailed);
                 }
                 if check.liveness_threshold > 0 && failures >= check.liveness_threshold {
                     if let Some(liveness) = &liveness {
@@ -151,16 +150,10 @@ pub async fn run_prober(
     }
 }
 
-fn set_health(target: &ProbeTarget, health: Health) {
-    target
-        .registry
-        .update(&target.service, &target.instance, |entry| {
-            // Only a live instance changes health through probes; a prober racing an exit must
-            // not resurrect it.
-            if entry.health.is_live() && entry.health != health {
-                entry.health = health;
-            }
-        });
+impl ProbeTarget {
+    fn report(&self, event: Event) {
+        self.registry.apply(&self.service, &self.instance, event);
+    }
 }
 
 #[cfg(test)]

@@ -1,21 +1,27 @@
 //! The control-plane daemon: one per stack, started by `servio up`. It holds the lock,
 //! serves the control socket and the loopback admin API, and owns the supervisor whose
-//! instances and probes write the registry.
+//! controllers, instances and probes write the [`crate::registry`].
 //!
-//! - [`supervisor`]: manifest → running instances, dependency order, ports, stop order.
-//! - [`instance`]: one actor per instance (spawn, capture, restart, stop).
+//! - [`supervisor`]: the lifecycle hub: manifest, controllers, plans one at a time,
+//!   adoption after a crash, instances registered through the API.
+//! - [`planner`]: pure: what a verb means for each service (keep / start / stop / restart /
+//!   scale), from the manifest and what runs.  [`executor`]: carries plans out.
+//! - [`controller`]: one actor per service owning its instances (start, roll, scale, stop,
+//!   adopt; health-gated starts, drained stops).
+//! - [`instance`]: one actor per instance (spawn or adopt, capture, restart, stop).
 //! - [`restart`]: the restart policy as a pure function.
 //! - [`health`]: probes and the start-up / readiness / liveness rules.
-//! - [`registry`]: the single source of truth, with a change index for watches.
 //! - [`control`]: the CLI's Unix socket.  [`admin`]: the HTTP admin API.
 //! - the [`crate::gateway`] runs here too, on the registry's healthy view.
-//! - [`state`]: state.json, so processes can be stopped after a daemon crash.
+//! - [`state`]: state.json, so processes can be adopted or stopped after a daemon crash.
 
 pub mod admin;
 pub mod control;
+pub mod controller;
+pub mod executor;
 pub mod health;
 pub mod instance;
-pub mod registry;
+pub mod planner;
 pub mod restart;
 pub mod state;
 pub mod supervisor;
@@ -33,8 +39,8 @@ use crate::manifest::Manifest;
 use crate::paths::StatePaths;
 use crate::process;
 use crate::protocol::{ServiceStatus, StackStatus};
+use crate::registry::Registry;
 use instance::Shared;
-use registry::Registry;
 use state::{ProcessRecord, StateFile, StateStore};
 use supervisor::Supervisor;
 
@@ -116,28 +122,29 @@ pub async fn run(manifest: Manifest) -> Result<()> {
         );
     };
 
-    // A daemon that died without `down` may have left its instances running: stop them first.
+    // A daemon that died without `down` may have left its instances running: they are
+    // adopted below, so their records stay in state.json until then.
     let leftover = state::read(&paths.state_file());
-    let stopped = state::stop_leftovers(&leftover, None);
-    if !stopped.is_empty() {
-        tracing::warn!(
-            ?stopped,
-            "stopped instances left behind by a previous daemon"
-        );
-    }
 
     let pid = std::process::id();
     std::fs::write(paths.daemon_pid(), format!("{pid}\n"))
         .with_context(|| format!("cannot write {}", paths.daemon_pid().display()))?;
 
-    let admin_listener = tokio::net::TcpListener::bind(("127.0.0.1", manifest.admin.port))
+    // Adopted instances know the admin API by the address they were started with: a port
+    // servio picked (`port = 0`) is taken again when it can be.
+    let adopting = !state::still_running(&leftover).is_empty();
+    let earlier = |configured: u16, before: Option<u16>| match before {
+        Some(port) if configured == 0 && adopting && !process::ports::port_in_use(port) => port,
+        _ => configured,
+    };
+    let admin_port = earlier(
+        manifest.admin.port,
+        Some(leftover.admin_port).filter(|p| *p != 0),
+    );
+    let gateway_port = earlier(manifest.gateway.port, leftover.gateway_port);
+    let admin_listener = tokio::net::TcpListener::bind(("127.0.0.1", admin_port))
         .await
-        .with_context(|| {
-            format!(
-                "cannot listen on 127.0.0.1:{} (admin API)",
-                manifest.admin.port
-            )
-        })?;
+        .with_context(|| format!("cannot listen on 127.0.0.1:{} (admin API)", admin_port))?;
     let admin_port = admin_listener.local_addr()?.port();
     let admin_url = format!("http://127.0.0.1:{admin_port}");
 
@@ -150,13 +157,15 @@ pub async fn run(manifest: Manifest) -> Result<()> {
             }),
             admin_port,
             gateway_port: None,
-            instances: Vec::new(),
+            instances: state::still_running(&leftover),
+            fingerprints: leftover.fingerprints.clone(),
         },
     ));
     let registry = Arc::new(Registry::default());
     let shared = Arc::new(Shared {
         registry: registry.clone(),
         state: store.clone(),
+        paths: paths.clone(),
         admin_url: admin_url.clone(),
     });
     let project = manifest.project.clone();
@@ -168,7 +177,7 @@ pub async fn run(manifest: Manifest) -> Result<()> {
     let (gateway, gateway_task) = if manifest.gateway_enabled() {
         let config = manifest.gateway.clone();
         let view = registry.healthy_view();
-        let port = manifest.gateway.port;
+        let port = gateway_port;
         let (gateway, task) = Gateway::start(config, port, view, gateway_stop.clone())
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{port} (gateway)"))?;
@@ -178,7 +187,13 @@ pub async fn run(manifest: Manifest) -> Result<()> {
     } else {
         (None, None)
     };
-    let supervisor = Supervisor::new(shared, paths.clone(), manifest);
+    let context = Arc::new(controller::Context {
+        shared,
+        ports: controller::PortBook::default(),
+        gateway: gateway.clone(),
+    });
+    let supervisor = Supervisor::new(context, manifest);
+    supervisor.adopt(&leftover).await;
     let daemon = Arc::new(Daemon {
         project,
         registry,

@@ -1,13 +1,17 @@
-//! state.json: every process the daemon started (pid, process group, start time, port),
-//! written atomically on each change, so that `servio down` or a new daemon can stop them
-//! even after the daemon itself was killed.
+//! state.json: every process the daemon started (pid, process group, start time, port) and
+//! the fingerprint of each service's settings, written atomically on each change (mode
+//! 0600), so that after the daemon itself was killed a new daemon can adopt the processes
+//! and tell whether the manifest changed since, and `servio down` can stop them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
+
+use super::planner::Fingerprint;
 
 use crate::paths::write_atomic;
 use crate::process;
@@ -18,6 +22,9 @@ pub struct StateFile {
     pub admin_port: u16,
     pub gateway_port: Option<u16>,
     pub instances: Vec<InstanceRecord>,
+    /// What each running service was started with, to compare with the manifest later.
+    #[serde(default)]
+    pub fingerprints: BTreeMap<String, Fingerprint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +87,7 @@ impl StateStore {
     fn persist(&self, state: &StateFile) {
         let result = serde_json::to_vec_pretty(state)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| write_atomic(&self.path, &bytes));
+            .and_then(|bytes| write_atomic(&self.path, &bytes, 0o600));
         if let Err(error) = result {
             tracing::error!(path = %self.path.display(), %error, "cannot write state file");
         }
@@ -100,6 +107,18 @@ impl StateStore {
         self.persist(&state);
     }
 
+    /// Records the settings `service` runs with (`None`: it no longer runs).
+    pub fn set_fingerprint(&self, service: &str, fingerprint: Option<Fingerprint>) {
+        let mut state = self.lock();
+        let changed = match fingerprint {
+            Some(f) => state.fingerprints.insert(service.to_string(), f.clone()) != Some(f),
+            None => state.fingerprints.remove(service).is_some(),
+        };
+        if changed {
+            self.persist(&state);
+        }
+    }
+
     /// Forgets an instance whose process group is gone.
     pub fn forget(&self, id: &str) {
         let mut state = self.lock();
@@ -116,29 +135,37 @@ impl StateStore {
     }
 }
 
-/// Stops every recorded instance whose process still runs (verified by start time):
-/// stop signal to its group, then SIGKILL after its timeout (or `timeout`, when given).
-/// Returns the ids it stopped. Used by `down` when the daemon is gone, and by a new daemon
-/// cleaning up after a crashed one.
-pub fn stop_leftovers(state: &StateFile, timeout: Option<Duration>) -> Vec<String> {
-    let running: Vec<&InstanceRecord> = state.instances.iter().filter(|r| r.is_running()).collect();
+/// The recorded instances whose process still runs (same pid and start time).
+pub fn still_running(state: &StateFile) -> Vec<InstanceRecord> {
+    state
+        .instances
+        .iter()
+        .filter(|r| r.is_running())
+        .cloned()
+        .collect()
+}
+
+/// Stops every recorded instance whose process still runs, all at once, through the one
+/// process-group stopper: stop signal, then SIGKILL after its timeout (or `timeout`, when
+/// given). Returns the ids it stopped. Used by `down` when the daemon is gone.
+pub async fn stop_leftovers(state: &StateFile, timeout: Option<Duration>) -> Vec<String> {
+    let running = still_running(state);
+    let mut stops = tokio::task::JoinSet::new();
     for record in &running {
         let signal = process::parse_signal(&record.stop_signal).unwrap_or(Signal::SIGTERM);
-        let _ = process::signal_group(record.pgid, signal);
-    }
-    for record in &running {
         let grace = timeout.unwrap_or(Duration::from_millis(record.stop_timeout_ms));
-        let deadline = Instant::now() + grace;
-        while process::group_alive(record.pgid) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if process::group_alive(record.pgid) {
-            let _ = process::signal_group(record.pgid, Signal::SIGKILL);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while process::group_alive(record.pgid) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
+        let watch = process::ExitWatch::new(record.pid).ok();
+        stops.spawn(process::stop_group(
+            record.pgid,
+            signal,
+            grace,
+            async move {
+                if let Some(watch) = watch {
+                    watch.exited().await;
+                }
+            },
+        ));
     }
-    running.into_iter().map(|r| r.id.clone()).collect()
+    stops.join_all().await;
+    running.into_iter().map(|r| r.id).collect()
 }

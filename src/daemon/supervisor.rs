@@ -1,244 +1,228 @@
-//! The supervisor: turns the manifest into running instances. Starts services in dependency
-//! order once everything they depend on is healthy, assigns ports, registers external
-//! instances, and stops everything in reverse dependency order.
+//! The supervisor: the daemon's lifecycle hub. It keeps the manifest the last `up` applied
+//! and one controller per service, turns each verb into a plan (planner), carries plans out
+//! one at a time (executor), adopts what a crashed daemon left running, and registers
+//! instances announced through the admin API.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::controller::{Context, Deadline, ServiceController, Spec};
+use super::executor::{self, Run};
 use super::health::{ProbeTarget, run_prober};
-use super::instance::{InstanceHandle, Port, Shared};
-use super::registry::{Filter, InstanceEntry};
-use crate::logs::ServiceLog;
+use super::planner::{self, Fingerprint, Plan, Running, Snapshot};
+use super::state::{InstanceRecord, StateFile};
 use crate::manifest::{self, Launch, Manifest, Service};
-use crate::paths::StatePaths;
-use crate::process::ports::{pick_free_port, port_in_use};
-use crate::protocol::{Health, RegisterInstance};
-
-/// One service the supervisor has taken on.
-#[derive(Debug, Default)]
-struct ServiceRun {
-    /// Filled once its dependencies are healthy and the instances are spawned.
-    instances: Vec<Arc<InstanceHandle>>,
-    stop_timeout: Duration,
-}
+use crate::protocol::{
+    Action, AdoptedInstance, Health, Intent, RegisterInstance, Step, StepResult,
+};
+use crate::registry::InstanceEntry;
 
 #[derive(Debug)]
 pub struct Supervisor {
-    shared: Arc<Shared>,
-    paths: StatePaths,
+    ctx: Arc<Context>,
     manifest_path: PathBuf,
     manifest: Mutex<Arc<Manifest>>,
-    services: Mutex<BTreeMap<String, ServiceRun>>,
-    /// Probers of external instances, by (service, id).
-    external: Mutex<HashMap<(String, String), CancellationToken>>,
-    /// Ports handed out by this daemon (so replicas never collide with other services).
-    claimed: Mutex<BTreeSet<u16>>,
-    /// Cancels service starters still waiting for dependencies.
+    controllers: Mutex<BTreeMap<String, ServiceController>>,
+    /// Probers of instances registered through the admin API, by (service, id).
+    registered: Mutex<HashMap<(String, String), CancellationToken>>,
+    /// Instances adopted at start that no `up` has reported yet.
+    adopted: Mutex<Vec<AdoptedInstance>>,
+    /// One plan at a time: verbs queue behind each other.
+    applying: tokio::sync::Mutex<()>,
+    /// Cancelled by `down`: waits in progress give up.
     shutdown: CancellationToken,
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Supervisor {
-    pub fn new(shared: Arc<Shared>, paths: StatePaths, manifest: Manifest) -> Arc<Self> {
+    pub fn new(ctx: Arc<Context>, manifest: Manifest) -> Arc<Self> {
+        ctx.ports.set_configured(configured_ports(&manifest));
         Arc::new(Supervisor {
-            shared,
-            paths,
+            ctx,
             manifest_path: manifest.path.clone(),
             manifest: Mutex::new(Arc::new(manifest)),
-            services: Mutex::default(),
-            external: Mutex::default(),
-            claimed: Mutex::default(),
+            controllers: Mutex::default(),
+            registered: Mutex::default(),
+            adopted: Mutex::default(),
+            applying: tokio::sync::Mutex::new(()),
             shutdown: CancellationToken::new(),
         })
     }
 
-    /// The manifest as the last `up` read it.
+    /// The manifest as the last `up` applied it.
     pub fn manifest(&self) -> Arc<Manifest> {
-        self.manifest
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.manifest).clone()
     }
 
-    /// Re-reads the manifest and starts `wanted` (all when empty) with their dependencies.
-    /// Services already running are left as they are; services whose instances have all
-    /// ended (exited, failed, stopped) start again, as `docker compose up` restarts stopped
-    /// containers. Returns the start order.
-    pub async fn up(self: &Arc<Self>, wanted: &[String]) -> Result<Vec<String>, String> {
-        let manifest = manifest::load(&self.manifest_path).map_err(|e| e.to_string())?;
-        let order = manifest.start_order(wanted)?;
-        let manifest = Arc::new(manifest);
-        *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) = manifest.clone();
-        for name in &order {
-            let service = Arc::new(manifest.services[name].clone());
-            if let Some(ended) = self.take_if_ended(name) {
-                for handle in ended.instances {
-                    handle.stop(Duration::ZERO).await;
-                }
-            }
-            let mut services = self.services.lock().unwrap_or_else(|e| e.into_inner());
-            if services.contains_key(name) {
-                continue;
-            }
-            services.insert(
-                name.clone(),
-                ServiceRun {
-                    instances: Vec::new(),
-                    stop_timeout: service.stop.timeout,
-                },
-            );
-            drop(services);
-            self.shared.registry.ensure_service(name, &service.version);
-            match &service.launch {
-                Launch::External(addresses) => {
-                    for (i, address) in addresses.iter().enumerate() {
-                        let id = format!("{name}-{}", i + 1);
-                        self.add_external(&service, id, address.ip().to_string(), address.port());
-                    }
-                }
-                Launch::Command(_) => {
-                    for i in 0..service.replicas {
-                        let id = format!("{name}-{}", i + 1);
-                        self.shared.registry.put(name, InstanceEntry::waiting(id));
-                    }
-                    let this = self.clone();
-                    tokio::spawn(async move { this.start_when_ready(service).await });
-                }
-            }
+    /// The controller of `name`, created on first use; `None` once the daemon is stopping.
+    pub fn controller_for(&self, name: &str) -> Option<ServiceController> {
+        if self.shutdown.is_cancelled() {
+            return lock(&self.controllers).get(name).cloned();
         }
-        Ok(order)
+        let mut controllers = lock(&self.controllers);
+        let controller = controllers.entry(name.to_string()).or_insert_with(|| {
+            ServiceController::spawn(name, self.ctx.clone(), self.shutdown.child_token())
+        });
+        Some(controller.clone())
     }
 
-    /// Removes and returns a managed service whose instances have all ended.
-    fn take_if_ended(&self, name: &str) -> Option<ServiceRun> {
-        let mut services = self.services.lock().unwrap_or_else(|e| e.into_inner());
-        let run = services.get(name)?;
-        let view = self.shared.registry.service(name, Filter::All)?;
-        let ended = !run.instances.is_empty()
-            && view.instances.iter().all(|i| {
-                i.managed && matches!(i.health, Health::Exited | Health::Failed | Health::Stopped)
-            });
-        if !ended {
-            return None;
-        }
-        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        for instance in &view.instances {
-            claimed.remove(&instance.port);
-        }
-        services.remove(name)
-    }
-
-    /// Waits until every dependency is healthy, then spawns the service's instances.
-    async fn start_when_ready(self: Arc<Self>, service: Arc<Service>) {
-        let registry = &self.shared.registry;
-        loop {
-            let index = registry.index();
-            let ready = service.depends_on.iter().all(|dep| {
-                registry.service(dep, Filter::All).is_some_and(|view| {
-                    !view.instances.is_empty()
-                        && view.instances.iter().all(|i| i.health == Health::Healthy)
-                })
-            });
-            if ready {
-                break;
-            }
-            tokio::select! {
-                _ = self.shutdown.cancelled() => return,
-                _ = registry.wait_past(index, Duration::from_secs(5)) => {}
-            }
-        }
-        let log =
-            match ServiceLog::open(&self.paths.service_log(&service.name), self.manifest().logs) {
-                Ok(log) => log,
-                Err(error) => {
-                    tracing::error!(service = %service.name, %error, "cannot open the log file");
-                    return;
-                }
-            };
-        let ports = self.assign_ports(&service);
-        let handles: Vec<Arc<InstanceHandle>> = ports
+    /// What each service was started with and whether it still runs, for the planner.
+    pub fn snapshot(&self) -> Snapshot {
+        let controllers = lock(&self.controllers).clone();
+        let registry = &self.ctx.shared.registry;
+        controllers
             .into_iter()
-            .enumerate()
-            .map(|(i, number)| {
-                let id = format!("{}-{}", service.name, i + 1);
-                // Only the configured port is the user's; servio chose every other one and
-                // may choose again if something takes it before the spawn.
-                let port = Port {
-                    number,
-                    configured: i == 0 && service.port.is_some(),
+            .filter_map(|(name, controller)| {
+                let published = controller.published();
+                let spec = published.spec?;
+                let alive = registry
+                    .service(&name, crate::registry::Filter::All)
+                    .is_some_and(|view| {
+                        view.instances.iter().any(|i| {
+                            !matches!(i.health, Health::Exited | Health::Failed | Health::Stopped)
+                        })
+                    });
+                let running = Running {
+                    fingerprint: spec.fingerprint.clone(),
+                    replicas: published.replicas,
+                    active: published.started && (alive || published.replicas == 0),
+                    depends_on: spec.service.depends_on.clone(),
+                    external: matches!(spec.service.launch, Launch::External(_)),
                 };
-                Arc::new(InstanceHandle::spawn(
-                    self.shared.clone(),
-                    service.clone(),
-                    id,
-                    port,
-                    log.clone(),
-                ))
+                Some((name, running))
             })
-            .collect();
-        let mut services = self.services.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(run) = services.get_mut(&service.name) {
-            run.instances = handles;
-        }
+            .collect()
     }
 
-    /// The first replica gets the configured port; further replicas the next free ports.
-    /// Without a configured port every replica gets a free port from the kernel.
-    fn assign_ports(&self, service: &Service) -> Vec<u16> {
-        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        let reserved: BTreeSet<u16> = self
-            .manifest()
-            .services
-            .values()
-            .filter(|s| s.name != service.name)
-            .filter_map(|s| s.port)
-            .collect();
-        let mut ports = Vec::new();
-        let mut next = service.port;
-        for i in 0..service.replicas {
-            let port = match next {
-                Some(first) if i == 0 => first,
-                Some(previous) => (previous.saturating_add(1)..=u16::MAX)
-                    .find(|p| !claimed.contains(p) && !reserved.contains(p) && !port_in_use(*p))
-                    .unwrap_or(previous),
-                None => pick_free_port(&|p| claimed.contains(&p)),
-            };
-            if service.port.is_some() {
-                next = Some(port);
+    /// The services `name` was started depending on.
+    pub fn depends_on(&self, name: &str) -> Vec<String> {
+        lock(&self.controllers)
+            .get(name)
+            .and_then(|c| c.published().spec)
+            .map(|spec| spec.service.depends_on.clone())
+            .unwrap_or_default()
+    }
+
+    /// Plans `intent`: `up` re-reads the manifest from disk, other verbs use the one the
+    /// last `up` applied (as `docker compose restart` does). Nothing changes yet.
+    pub fn plan(&self, intent: &Intent) -> Result<(Arc<Manifest>, Plan), String> {
+        let manifest = match intent {
+            Intent::Up { .. } => {
+                Arc::new(manifest::load(&self.manifest_path).map_err(|e| e.to_string())?)
             }
-            claimed.insert(port);
-            ports.push(port);
-        }
-        ports
+            _ => self.manifest(),
+        };
+        let plan = planner::plan(intent, &manifest, &self.snapshot()).map_err(|e| e.to_string())?;
+        Ok((manifest, plan))
     }
 
-    /// Publishes an instance servio does not run and starts probing it.
-    fn add_external(&self, service: &Service, id: String, address: String, port: u16) {
-        let registry = &self.shared.registry;
-        registry.put(
-            &service.name,
-            InstanceEntry::external(id.clone(), address.clone(), port),
-        );
-        let cancel = self.shutdown.child_token();
-        self.external
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((service.name.clone(), id.clone()), cancel.clone());
-        tokio::spawn(run_prober(
-            ProbeTarget {
-                registry: registry.clone(),
-                service: service.name.clone(),
-                instance: id,
-                address,
-                port,
-                check: service.health_check.clone(),
+    /// Plans `intent` and carries the plan out; `on_plan` sees the plan (and any instances
+    /// adopted at start) before anything changes. Plans run one at a time.
+    pub async fn apply(
+        self: &Arc<Self>,
+        intent: &Intent,
+        timeout: Duration,
+        on_plan: impl AsyncFnOnce(&Plan, Vec<AdoptedInstance>),
+    ) -> Result<Vec<StepResult>, String> {
+        let _one_at_a_time = self.applying.lock().await;
+        let (manifest, plan) = self.plan(intent)?;
+        let adopted = std::mem::take(&mut *lock(&self.adopted));
+        on_plan(&plan, adopted).await;
+        if matches!(intent, Intent::Up { .. }) {
+            self.ctx.ports.set_configured(configured_ports(&manifest));
+            *lock(&self.manifest) = manifest.clone();
+        }
+        let run = Run {
+            deadline: Deadline::after(timeout),
+            stop_grace: match intent {
+                Intent::Stop { timeout_ms, .. } => timeout_ms.map(Duration::from_millis),
+                _ => None,
             },
-            cancel,
-            None,
-        ));
+            settle_kept: !matches!(intent, Intent::Stop { .. }),
+        };
+        Ok(executor::execute(self, &manifest, &plan, run).await)
+    }
+
+    /// Carries out one step through the service's controller.
+    pub async fn carry_out(
+        &self,
+        manifest: &Manifest,
+        step: &Step,
+        run: Run,
+    ) -> Result<(), String> {
+        let Some(controller) = self.controller_for(&step.service) else {
+            return Err("the daemon is stopping".to_string());
+        };
+        let spec = || {
+            manifest
+                .services
+                .get(&step.service)
+                .map(|service| Spec {
+                    service: Arc::new(service.clone()),
+                    fingerprint: Fingerprint::of(service),
+                    logs: manifest.logs,
+                })
+                .ok_or_else(|| format!("`{}` is not in the manifest", step.service))
+        };
+        match &step.action {
+            Action::Keep if run.settle_kept => controller.settle(run.deadline).await,
+            Action::Keep => Ok(()),
+            Action::Start { replicas } => controller.start(spec()?, *replicas, run.deadline).await,
+            Action::Restart { replicas, .. } => {
+                controller.roll(spec()?, *replicas, run.deadline).await
+            }
+            Action::Scale { to, .. } => controller.scale(*to, run.deadline).await,
+            Action::Stop => {
+                controller.stop(run.stop_grace).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Takes over the instances a crashed daemon recorded that still run (same pid and
+    /// start time): each service's controller supervises them from now on. Services the
+    /// manifest no longer has are adopted too, so that the next `up` stops them.
+    pub async fn adopt(&self, leftover: &StateFile) {
+        let manifest = self.manifest();
+        let mut by_service: BTreeMap<String, Vec<InstanceRecord>> = BTreeMap::new();
+        for record in super::state::still_running(leftover) {
+            by_service
+                .entry(record.service.clone())
+                .or_default()
+                .push(record);
+        }
+        for (name, records) in by_service {
+            let service = match manifest.services.get(&name) {
+                Some(service) => service.clone(),
+                None => leftover_service(&name, &manifest.root, &records[0]),
+            };
+            let fingerprint = leftover
+                .fingerprints
+                .get(&name)
+                .cloned()
+                .unwrap_or_else(|| Fingerprint::of(&service));
+            let spec = Spec {
+                service: Arc::new(service),
+                fingerprint,
+                logs: manifest.logs,
+            };
+            lock(&self.adopted).extend(records.iter().map(|r| AdoptedInstance {
+                id: r.id.clone(),
+                pid: r.pid,
+                port: r.port,
+            }));
+            tracing::info!(service = %name, instances = records.len(), "adopting instances a previous daemon left running");
+            if let Some(controller) = self.controller_for(&name) {
+                controller.adopt(spec, records).await;
+            }
+        }
     }
 
     /// `POST /v1/services/{name}/instances`: registers and probes an outside instance.
@@ -256,82 +240,78 @@ impl Supervisor {
         let id = request
             .id
             .unwrap_or_else(|| format!("{service}-{address}-{}", request.port));
-        if self.shared.registry.get(service, &id).is_some() {
+        let registry = &self.ctx.shared.registry;
+        if registry.get(service, &id).is_some() {
             return Err(format!("instance `{id}` is already registered"));
         }
-        self.shared.registry.ensure_service(service, &version);
-        self.add_external(&template, id.clone(), address, request.port);
+        registry.ensure_service(service, &version);
+        registry.put(
+            service,
+            InstanceEntry::external(id.clone(), address.clone(), request.port),
+        );
+        let cancel = self.shutdown.child_token();
+        lock(&self.registered).insert((service.to_string(), id.clone()), cancel.clone());
+        tokio::spawn(run_prober(
+            ProbeTarget {
+                registry: registry.clone(),
+                service: service.to_string(),
+                instance: id.clone(),
+                address,
+                port: request.port,
+                check: template.health_check.clone(),
+            },
+            cancel,
+            None,
+        ));
         Ok(id)
     }
 
-    /// `DELETE /v1/services/{name}/instances/{id}`: only instances servio did not start.
+    /// `DELETE /v1/services/{name}/instances/{id}`: only instances registered through the API.
     pub fn deregister(&self, service: &str, id: &str) -> Result<(), DeregisterError> {
-        match self.shared.registry.get(service, id) {
+        let key = (service.to_string(), id.to_string());
+        let registry = &self.ctx.shared.registry;
+        match registry.get(service, id) {
             None => Err(DeregisterError::NotFound),
-            Some(entry) if entry.managed => Err(DeregisterError::Managed),
-            Some(_) => {
-                let key = (service.to_string(), id.to_string());
-                if let Some(cancel) = self
-                    .external
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&key)
-                {
+            Some(_) => match lock(&self.registered).remove(&key) {
+                Some(cancel) => {
                     cancel.cancel();
+                    registry.remove(service, id);
+                    Ok(())
                 }
-                self.shared.registry.remove(service, id);
-                Ok(())
-            }
+                None => Err(DeregisterError::Managed),
+            },
         }
     }
 
-    /// Stops every service in reverse dependency order; returns their names in stop order.
-    pub async fn stop_all(&self, timeout: Option<Duration>) -> Vec<String> {
+    /// Stops every service (dependents first) through the executor, after making any plan
+    /// in progress give up; returns the stopped services in stop order.
+    pub async fn stop_all(self: &Arc<Self>, timeout: Option<Duration>) -> Vec<String> {
         self.shutdown.cancel();
+        let _one_at_a_time = self.applying.lock().await;
         let manifest = self.manifest();
-        let started: Vec<String> = self
-            .services
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect();
-        let mut order = manifest.start_order(&[]).unwrap_or_default();
-        order.retain(|name| started.contains(name));
-        for name in &started {
-            if !order.contains(name) {
-                order.insert(0, name.clone());
+        let intent = Intent::Stop {
+            services: Vec::new(),
+            with_dependents: true,
+            timeout_ms: None,
+        };
+        let plan = planner::plan(&intent, &manifest, &self.snapshot()).unwrap_or_default();
+        let run = Run {
+            deadline: Deadline::after(Duration::ZERO),
+            stop_grace: timeout,
+            settle_kept: false,
+        };
+        let results = executor::execute(self, &manifest, &plan, run).await;
+        // Services that never got going (still waiting) are marked stopped as well.
+        let controllers = lock(&self.controllers).clone();
+        for (name, controller) in &controllers {
+            if !results.iter().any(|r| &r.service == name) {
+                controller.stop(Some(Duration::ZERO)).await;
             }
         }
-        order.reverse();
-        for name in &order {
-            let (handles, default_timeout) = {
-                let services = self.services.lock().unwrap_or_else(|e| e.into_inner());
-                match services.get(name) {
-                    Some(run) => (run.instances.clone(), run.stop_timeout),
-                    None => continue,
-                }
-            };
-            let grace = timeout.unwrap_or(default_timeout);
-            tracing::info!(service = %name, "stopping");
-            let mut stops = tokio::task::JoinSet::new();
-            for handle in handles {
-                stops.spawn(async move { handle.stop(grace).await });
-            }
-            stops.join_all().await;
-            // Instances that never started (still waiting) are simply stopped.
-            if let Some(view) = self.shared.registry.service(name, Filter::All) {
-                for instance in view.instances {
-                    self.shared.registry.update(name, &instance.id, |e| {
-                        if e.managed {
-                            e.health = Health::Stopped;
-                            e.pid = None;
-                        }
-                    });
-                }
-            }
+        for (_, cancel) in lock(&self.registered).drain() {
+            cancel.cancel();
         }
-        order
+        results.into_iter().map(|r| r.service).collect()
     }
 }
 
@@ -341,9 +321,14 @@ pub enum DeregisterError {
     Managed,
 }
 
+/// Every service's configured port.
+fn configured_ports(manifest: &Manifest) -> BTreeSet<u16> {
+    manifest.services.values().filter_map(|s| s.port).collect()
+}
+
 /// How an instance of a service the manifest does not declare is probed: the defaults,
 /// without liveness restarts (servio cannot restart what it did not start).
-fn outside_service(name: &str, root: &std::path::Path) -> Service {
+pub fn outside_service(name: &str, root: &Path) -> Service {
     use crate::manifest::{HealthCheck, RestartPolicy, StopPolicy};
     Service {
         name: name.to_string(),
@@ -357,5 +342,29 @@ fn outside_service(name: &str, root: &std::path::Path) -> Service {
         health_check: HealthCheck::default(),
         restart: RestartPolicy::default(),
         stop: StopPolicy::default(),
+    }
+}
+
+/// Settings for adopted instances of a service the manifest no longer has: enough to
+/// supervise and stop them the way they were started (the next `up` stops them).
+fn leftover_service(name: &str, root: &Path, record: &InstanceRecord) -> Service {
+    use crate::manifest::{HealthCheck, ProbeKind, RestartMode, RestartPolicy, StopPolicy};
+    Service {
+        launch: Launch::Command(Vec::new()),
+        health_check: HealthCheck {
+            kind: ProbeKind::Tcp,
+            liveness_threshold: 0,
+            ..HealthCheck::default()
+        },
+        restart: RestartPolicy {
+            mode: RestartMode::Never,
+            ..RestartPolicy::default()
+        },
+        stop: StopPolicy {
+            signal: crate::process::parse_signal(&record.stop_signal)
+                .unwrap_or(nix::sys::signal::Signal::SIGTERM),
+            timeout: Duration::from_millis(record.stop_timeout_ms),
+        },
+        ..outside_service(name, root)
     }
 }

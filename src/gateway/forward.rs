@@ -17,7 +17,7 @@ use super::proxy::Proxy;
 use super::reply::Failure;
 use super::routes::CompiledRoute;
 use crate::balance::{Outcome, RetryToken, is_unavailable_status, may_retry};
-use crate::daemon::registry::Endpoint;
+use crate::registry::Endpoint;
 
 /// What the access log says about a request.
 #[derive(Debug, Default)]

@@ -26,7 +26,7 @@ use super::reply::{self, Failure};
 use super::routes;
 use super::upstream::{SendError, Upstream};
 use crate::balance::Outcome;
-use crate::daemon::registry::Endpoint;
+use crate::registry::Endpoint;
 
 /// Serves one request through `client` (the calling worker's connections); never fails:
 /// every problem is an HTTP answer.

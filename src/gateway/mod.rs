@@ -44,7 +44,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::balance::ServiceStats;
-use crate::daemon::registry::{Endpoint, HealthyView};
+use crate::registry::{Endpoint, HealthyView};
 
 /// Request headers (with the request line) larger than this are refused with 431.
 pub const MAX_HEADER_BYTES: usize = 64 << 10;
@@ -119,6 +119,16 @@ impl Gateway {
 the daemon restarts (`servio down`, then `servio up`)"
             );
         }
+    }
+
+    /// Requests in flight from the gateway to instance `id` of `service` right now: a
+    /// draining instance is stopped once this reaches 0.
+    pub fn in_flight(&self, service: &str, id: &str) -> usize {
+        self.proxy
+            .balancers()
+            .iter()
+            .find(|b| b.name() == service)
+            .map_or(0, |b| b.in_flight(id))
     }
 
     /// Breakers, in-flight counts and retry counters of every routed service.

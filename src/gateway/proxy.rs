@@ -19,8 +19,8 @@ use super::metrics::Metrics;
 use super::reply::{self, Failure};
 use super::routes::{CompiledRoute, RouteTable};
 use crate::balance::{BalanceConfig, RetryConfig, ServiceBalancer, ServiceStats, Strategy};
-use crate::daemon::registry::HealthyView;
 use crate::manifest::{Balance, Route};
+use crate::registry::HealthyView;
 
 /// The gateway's shared state: every connection's requests run through it.
 #[derive(Debug)]
@@ -97,7 +97,7 @@ impl Proxy {
     }
 
     /// Every routed service's balancer, once each.
-    fn balancers(&self) -> Vec<Arc<ServiceBalancer>> {
+    pub(crate) fn balancers(&self) -> Vec<Arc<ServiceBalancer>> {
         let mut seen: Vec<Arc<ServiceBalancer>> = Vec::new();
         for route in self.table().routes() {
             if !seen.iter().any(|b| Arc::ptr_eq(b, &route.balancer)) {

@@ -9,6 +9,7 @@
 //! - `format`: one record ⇄ one line, and the tolerant [`RecordParser`].
 //! - `writer`: [`ServiceLog`], the rotating append-only writer.
 //! - `capture`: a child's pipe → bounded lines → [`ServiceLog::append`].
+//! - [`pipe`]: the named pipes instances write into, which outlive a crashed daemon.
 //! - `reader`: rotated files, oldest first, then the live file.
 //! - `select`: pure merge / `--since` / `--tail` over records.
 //! - `follow`: [`Follower`], `tail -F` over one log path.
@@ -17,6 +18,7 @@
 mod capture;
 mod follow;
 mod format;
+pub mod pipe;
 mod reader;
 mod render;
 mod select;

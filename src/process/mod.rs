@@ -1,7 +1,12 @@
 //! Processes servio owns: process groups, signals, and start times, so that a pid recorded
 //! earlier is only ever signalled while it still names the same process.
 
+pub mod exit;
 pub mod ports;
+pub mod stop;
+
+pub use exit::ExitWatch;
+pub use stop::{StopOutcome, stop_group};
 
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};

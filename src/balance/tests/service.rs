@@ -101,7 +101,7 @@ fn snapshot_shows_in_flight_and_breaker_state() {
 }
 
 #[test]
-fn retain_forgets_instances_that_left() {
+fn retain_forgets_instances_that_left_once_idle() {
     let service = service(1024);
     let permit = service.admit().expect("admitted");
     drop([permit.pick(&["a"], &[]), permit.pick(&["c"], &[])]);
@@ -118,9 +118,14 @@ fn retain_forgets_instances_that_left() {
         [("a".into(), 0), ("b".into(), 1), ("c".into(), 0)]
     );
     service.retain(&["a"]);
-    assert_eq!(ids(&service), [("a".into(), 0)]);
-    // The busy attempt finishes on its own; an instance that comes back starts afresh.
+    // A departed instance with a request in flight stays visible until it drains.
+    assert_eq!(ids(&service), [("a".into(), 0), ("b".into(), 1)]);
+    assert_eq!((service.in_flight("b"), service.in_flight("c")), (1, 0));
     drop(busy);
+    service.retain(&["a"]);
+    assert_eq!(ids(&service), [("a".into(), 0)]);
+    assert_eq!(service.in_flight("b"), 0);
+    // An instance that comes back starts afresh.
     service.retain(&["a", "b"]);
     let _again = permit.pick(&["b"], &[]).expect("picked");
     assert_eq!(ids(&service), [("a".into(), 0), ("b".into(), 1)]);

@@ -25,10 +25,10 @@ use http::StatusCode;
 
 use super::head::{self, Facts, Framing, ResponseHead};
 use crate::balance::Outcome;
-use crate::daemon::registry::Endpoint;
 use crate::gateway::forward::{self, Transport, TryError};
 use crate::gateway::upstream::{ConnectError, dial};
 use crate::gateway::{MAX_HEADER_BYTES, POOL_IDLE_TIMEOUT};
+use crate::registry::Endpoint;
 
 /// Idle connections kept per instance; more are closed once their exchange is done.
 const MAX_IDLE_PER_INSTANCE: usize = 512;

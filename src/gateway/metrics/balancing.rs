@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::help;
 use crate::balance::{BreakerState, ServiceStats};
-use crate::daemon::registry::HealthyView;
+use crate::registry::HealthyView;
 
 /// A per-service series: name, type, help, value.
 type Series = (

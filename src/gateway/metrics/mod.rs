@@ -14,7 +14,7 @@ mod balancing;
 pub use balancing::breaker_text;
 
 use crate::balance::ServiceStats;
-use crate::daemon::registry::HealthyView;
+use crate::registry::HealthyView;
 
 /// Upper bounds of the latency buckets, in seconds (+Inf is implied).
 pub const BUCKETS: [f64; 14] = [

@@ -16,9 +16,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::daemon::registry::{Endpoint, HealthyView};
 use crate::gateway::{Gateway, GatewayConfig};
 use crate::manifest::{self, Balance, Route};
+use crate::registry::{Endpoint, HealthyView};
 
 /// Long enough for a loaded machine; only failures ever wait this long.
 pub const PATIENCE: Duration = Duration::from_secs(20);

@@ -1,6 +1,12 @@
 //! The registry: the single source of truth for which instances exist and how healthy they
-//! are. The supervisor and the health probers write it; the admin API, the control socket
-//! (status) and the gateway only read it. Every change bumps an index and wakes watchers.
+//! are. Instance actors, controllers and health probers write it by sending [`Event`]s
+//! (their effect on health is the pure [`health::transition`]); the admin API, the control
+//! socket (status), the CLI's progress and the gateway only read it. Every change bumps an
+//! index and wakes watchers; the traffic path reads a healthy view rebuilt on each change.
+
+pub mod health;
+
+pub use health::{AfterExit, Event};
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -201,8 +207,55 @@ impl Registry {
         }
     }
 
+    /// Applies `event` to one instance: its health moves as [`health::transition`] says, and
+    /// the facts the event carries (pid, port, exit) are recorded with it. Returns false when
+    /// the event changed nothing (unknown instance, or a transition that does not apply).
+    pub fn apply(&self, service: &str, id: &str, event: Event) -> bool {
+        let mut inner = self.lock();
+        let Some(entry) = inner
+            .services
+            .get_mut(service)
+            .and_then(|s| s.instances.get_mut(id))
+        else {
+            return false;
+        };
+        let Some(next) = health::transition(entry.health, &event) else {
+            return false;
+        };
+        let now = SystemTime::now();
+        entry.health = next;
+        match event {
+            Event::Started { pid, port } => {
+                entry.pid = pid;
+                entry.port = port;
+                entry.since = now;
+                entry.started = pid.map(|_| now);
+            }
+            Event::Ended { why, .. } | Event::StartFailed { why } => {
+                entry.pid = None;
+                entry.started = None;
+                entry.since = now;
+                entry.last_exit = Some(why);
+            }
+            Event::Stopped => {
+                entry.pid = None;
+                entry.started = None;
+                entry.since = now;
+            }
+            Event::ProbePassed | Event::ProbesFailed | Event::Draining => {}
+        }
+        drop(inner);
+        self.bump();
+        true
+    }
+
+    /// Counts one more restart of an instance (its backoff is over and it spawns again).
+    pub fn count_restart(&self, service: &str, id: &str) {
+        self.update(service, id, |e| e.restarts += 1);
+    }
+
     /// Changes one instance in place; watchers wake only when something changed.
-    pub fn update(&self, service: &str, id: &str, change: impl FnOnce(&mut InstanceEntry)) {
+    fn update(&self, service: &str, id: &str, change: impl FnOnce(&mut InstanceEntry)) {
         let mut inner = self.lock();
         let Some(entry) = inner
             .services
