@@ -401,3 +401,46 @@ fn completions_generate_for_each_shell() {
         );
     }
 }
+
+/// Two free neighbouring ports.
+fn free_port_pair() -> u16 {
+    for _ in 0..100 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        if first < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", first + 1)).is_ok() {
+            return first;
+        }
+    }
+    panic!("no two free neighbouring ports");
+}
+
+#[test]
+fn replicas_never_take_another_service_s_configured_port() {
+    let port = free_port_pair();
+    let project = Project::new(&format!(
+        r#"
+[admin]
+port = 0
+[services.web]
+command = [{{fixture}}, "http"]
+port = {port}
+replicas = 3
+[services.next]
+command = [{{fixture}}, "http"]
+port = {}
+"#,
+        port + 1
+    ));
+    project.up(&[]);
+    let web = ports(&project, "web");
+    assert_eq!(web.len(), 3, "{web:?}");
+    assert!(
+        web.contains(&u64::from(port)),
+        "the first replica takes `port`: {web:?}"
+    );
+    assert!(!web.contains(&u64::from(port + 1)), "{web:?}");
+    assert_eq!(ports(&project, "next"), [u64::from(port + 1)]);
+    project.down_and_assert_clean();
+}

@@ -77,29 +77,13 @@ fn dependency_span(raw: &RawManifest, service: &str, dependency: &str) -> Option
         .map(|d| d.span())
 }
 
-/// One port range somebody claims, for clash detection.
+/// One port somebody configured, for clash detection. Only the first replica of a service
+/// takes its configured port; further replicas get free ports at start, so they never clash.
 struct Claim {
     owner: String,
     key: String,
-    first: u32,
-    /// Exclusive.
-    end: u32,
+    port: u16,
     span: Option<Range<usize>>,
-}
-
-impl Claim {
-    fn describe(&self) -> String {
-        if self.end - self.first <= 1 {
-            format!("port {}", self.first)
-        } else {
-            let replicas = self.end - self.first;
-            format!(
-                "ports {}-{} ({replicas} replicas)",
-                self.first,
-                self.end - 1
-            )
-        }
-    }
 }
 
 fn duplicate_ports(raw: &RawManifest, manifest: &Manifest, diag: &mut Diagnostics) {
@@ -145,37 +129,19 @@ fn duplicate_ports(raw: &RawManifest, manifest: &Manifest, diag: &mut Diagnostic
         claims.push(Claim {
             owner: format!("`{}`", entry.name),
             key: format!("services.{}.port", entry.name),
-            first: u32::from(port),
-            end: u32::from(port).saturating_add(service.replicas.max(1)),
+            port,
             span,
         });
     }
     // Report each clash at the value written later; defaults (no position) count as first.
     claims.sort_by_key(|claim| claim.span.as_ref().map(|span| span.start));
     for (i, claim) in claims.iter().enumerate() {
-        let Some(other) = claims[..i]
-            .iter()
-            .find(|o| o.first < claim.end && claim.first < o.end)
-        else {
+        let Some(other) = claims[..i].iter().find(|o| o.port == claim.port) else {
             continue;
         };
-        let message = if claim.end - claim.first == 1 && other.end - other.first == 1 {
-            format!("port {} is already used by {}", claim.first, other.owner)
-        } else {
-            let verb = if claim.end - claim.first == 1 {
-                "overlaps"
-            } else {
-                "overlap"
-            };
-            format!(
-                "{} {verb} {} of {}",
-                claim.describe(),
-                other.describe(),
-                other.owner
-            )
-        };
-        let fix = "give each its own port (replicas take consecutive ports from `port`), \
-or omit a service's `port` to let servio pick free ones";
+        let message = format!("port {} is already used by {}", claim.port, other.owner);
+        let fix =
+            "give each its own port, or omit a service's `port` to let servio pick a free one";
         // A default port has no position: point at the explicit one it clashes with.
         let (span, key) = match &claim.span {
             Some(span) => (Some(span), &claim.key),
@@ -189,8 +155,7 @@ fn single(owner: &str, key: &str, port: u16, span: Option<Range<usize>>) -> Clai
     Claim {
         owner: owner.to_string(),
         key: key.to_string(),
-        first: u32::from(port),
-        end: u32::from(port) + 1,
+        port,
         span,
     }
 }

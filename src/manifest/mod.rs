@@ -132,7 +132,7 @@ pub struct Service {
     pub name: String,
     pub version: String,
     pub launch: Launch,
-    /// Port of the first replica; further replicas take the next free ports. `None`: servio
+    /// Port of the first replica; further replicas take free ports servio picks. `None`: servio
     /// picks free ports.
     pub port: Option<u16>,
     pub replicas: u32,

@@ -22,7 +22,7 @@ impl Manifest {
     }
 
     /// The fixed ports the stack binds, as (dotted key, port). For a service with replicas
-    /// only the first port: the others are taken as the next free ports at spawn.
+    /// only the first port: the others get free ports servio picks at spawn.
     pub fn fixed_ports(&self) -> Vec<(String, u16)> {
         let mut ports = Vec::new();
         if self.gateway_enabled() && self.gateway.port != 0 {

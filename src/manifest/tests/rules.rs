@@ -32,7 +32,7 @@ fn cases() -> Vec<Case> {
         ("cycle", format!("{a_dep_b}[services.b]\ncommand = [\"true\"]\ndepends_on = [\"a\"]\n"), (3, 15), "services.a.depends_on", "dependency cycle: a → b → a"),
         ("self cycle", format!("{A}depends_on = [\"a\"]\n"), (3, 15), "services.a.depends_on", "dependency cycle: a → a"),
         ("same port", format!("{A}port = 3002\n[services.b]\nrun = \"x\"\nport = 3002\n"), (6, 8), "services.b.port", "port 3002 is already used by `a`"),
-        ("replica ranges overlap", format!("{A}port = 3002\nreplicas = 3\n[services.b]\nrun = \"x\"\nport = 3004\n"), (7, 8), "services.b.port", "port 3004 overlaps ports 3002-3004 (3 replicas) of `a`"),
+        ("same port as another service's", format!("{A}port = 3002\nreplicas = 3\n[services.b]\nrun = \"x\"\nport = 3002\n"), (7, 8), "services.b.port", "port 3002 is already used by `a`"),
         ("gateway port", format!("[gateway]\nport = 3005\n{A}port = 3005\n"), (5, 8), "services.a.port", "port 3005 is already used by the gateway"),
         ("default admin port", format!("{A}port = 2999\n"), (3, 8), "services.a.port", "port 2999 is already used by the admin API"),
         ("gateway and admin", "[gateway]\nport = 4000\n[admin]\nport = 4000\n".into(), (4, 8), "admin.port", "port 4000 is already used by the gateway"),
