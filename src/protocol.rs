@@ -44,7 +44,12 @@ pub enum Request {
 pub enum Intent {
     /// Re-read the manifest and make the stack match it (these services and their
     /// dependencies, or everything, also stopping services the manifest no longer has).
-    Up { services: Vec<String> },
+    Up {
+        services: Vec<String>,
+        /// Also watch the services without `watch` globs (`up --watch`).
+        #[serde(default)]
+        watch: bool,
+    },
     /// Start these services (all when empty) and their dependencies where they do not run.
     Start { services: Vec<String> },
     /// Rolling restart of these services (all when empty).
@@ -155,12 +160,18 @@ pub struct StackStatus {
     /// `http://127.0.0.1:PORT` of the gateway, when it runs.
     pub gateway_url: Option<String>,
     pub services: Vec<ServiceStatus>,
+    /// The gateway's routes with their counters (empty without a gateway).
+    #[serde(default)]
+    pub routes: Vec<RouteStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceStatus {
     pub name: String,
     pub version: String,
+    /// A change under its watched paths restarts it (watch mode).
+    #[serde(default)]
+    pub watching: bool,
     pub instances: Vec<Instance>,
 }
 
@@ -188,6 +199,47 @@ pub struct Instance {
     /// 12 more seconds) or "half-open" (the next request probes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<String>,
+    /// CPU time (user + system) its process has used, in ms; read at each status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u64>,
+    /// Its process's resident memory, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
+}
+
+#[cfg(test)]
+impl Instance {
+    /// An instance of service "web" for tests: managed, on 127.0.0.1:1, nothing else known.
+    pub fn for_test(id: &str, health: Health) -> Instance {
+        Instance {
+            id: id.to_owned(),
+            service: "web".to_owned(),
+            version: "1".to_owned(),
+            address: "127.0.0.1".to_owned(),
+            port: 1,
+            health,
+            pid: None,
+            since: String::new(),
+            restarts: 0,
+            uptime_ms: None,
+            last_exit: None,
+            managed: true,
+            breaker: None,
+            cpu_ms: None,
+            rss_bytes: None,
+        }
+    }
+}
+
+/// One gateway route's counters, for `status --watch` (rates are their differences).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteStatus {
+    pub prefix: String,
+    pub service: String,
+    /// Requests answered, ever.
+    pub requests: u64,
+    /// Of those, answered 5xx.
+    pub errors: u64,
 }
 
 /// Where an instance is in its life. Only `Healthy` instances receive traffic.

@@ -14,6 +14,7 @@ mod scale;
 mod serve;
 mod start;
 mod status;
+mod status_live;
 mod stop;
 mod up;
 

@@ -204,19 +204,9 @@ mod tests {
 
     fn instance(id: &str, health: Health, pid: Option<u32>, exit: Option<&str>) -> Instance {
         Instance {
-            id: id.into(),
-            service: "svc".into(),
-            version: "1".into(),
-            address: "127.0.0.1".into(),
-            port: 1,
-            health,
             pid,
-            since: String::new(),
-            restarts: 0,
-            uptime_ms: None,
             last_exit: exit.map(String::from),
-            managed: true,
-            breaker: None,
+            ..Instance::for_test(id, health)
         }
     }
 
@@ -230,11 +220,13 @@ mod tests {
             services: services
                 .into_iter()
                 .map(|(name, instances)| ServiceStatus {
+                    watching: false,
                     name: name.into(),
                     version: "1".into(),
                     instances,
                 })
                 .collect(),
+            routes: Vec::new(),
         }
     }
 

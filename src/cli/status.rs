@@ -18,9 +18,12 @@ use crate::protocol::{Health, Instance, Request, Response, ServiceStatus};
 pub struct StatusArgs {
     #[command(flatten)]
     pub manifest: ManifestArg,
-    /// Print JSON: {"running","services":[{"name","instances":[{"id","pid","port","health","restarts","uptime_ms","breaker"?}]}]}
-    #[arg(long)]
+    /// Print JSON: {"running","services":[{"name","watching","instances":[{"id","pid","port","health","restarts","uptime_ms","breaker"?,"cpu_ms"?,"rss_bytes"?}]}],"routes":[...]}
+    #[arg(long, conflicts_with = "watch")]
     pub json: bool,
+    /// Keep redrawing on every change (and each second): CPU %, memory, route rates too
+    #[arg(short, long)]
+    pub watch: bool,
 }
 
 /// The `--json` document. Fields are only ever added, never renamed.
@@ -61,6 +64,10 @@ pub fn run(args: StatusArgs) -> CliResult<ExitCode> {
     let Some(mut connection) = DaemonConnection::connect(&paths) else {
         return not_running_report(&paths, args.json, &mut out);
     };
+    if args.watch {
+        drop(out);
+        return super::status_live::run(connection);
+    }
     let status =
         match connection.request(Request::Status, Some(std::time::Duration::from_secs(10)))? {
             Response::Status(status) => status,
@@ -84,7 +91,7 @@ pub fn run(args: StatusArgs) -> CliResult<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let color = crate::term::stdout_color();
-    let _ = write!(out, "{}", table(&status.services, color));
+    let _ = write!(out, "{}", table(&status.services, color, None));
     let _ = writeln!(out);
     if let Some(gateway) = &status.gateway_url {
         let _ = writeln!(out, "gateway  {gateway}");
@@ -96,21 +103,43 @@ pub fn run(args: StatusArgs) -> CliResult<ExitCode> {
 const HEADERS: [&str; 7] = [
     "SERVICE", "INSTANCE", "PID", "PORT", "HEALTH", "RESTARTS", "UPTIME",
 ];
+/// Columns `status --watch` adds.
+const LIVE_HEADERS: [&str; 2] = ["CPU", "MEM"];
+/// Where HEALTH is, to paint it.
+const HEALTH_COLUMN: usize = 4;
 
-/// Renders the status table; `color` paints the HEALTH column.
-pub fn table(services: &[ServiceStatus], color: bool) -> String {
-    let rows: Vec<([String; 7], Health)> = services
+/// Renders the status table; `color` paints the HEALTH column. With `live` (CPU % per
+/// instance id, from `status --watch`) it adds CPU and memory columns.
+pub fn table(
+    services: &[ServiceStatus],
+    color: bool,
+    live: Option<&std::collections::BTreeMap<String, f64>>,
+) -> String {
+    let mut headers: Vec<String> = HEADERS.map(String::from).to_vec();
+    if live.is_some() {
+        headers.extend(LIVE_HEADERS.map(String::from));
+    }
+    let rows: Vec<(Vec<String>, Health)> = services
         .iter()
-        .flat_map(|s| s.instances.iter().map(move |i| (row(&s.name, i), i.health)))
+        .flat_map(|s| {
+            s.instances.iter().map(move |i| {
+                let mut cells = row(s, i).to_vec();
+                if let Some(cpu) = live {
+                    cells.push(cpu.get(&i.id).map_or("-".into(), |p| format!("{p:.1}%")));
+                    cells.push(i.rss_bytes.map_or("-".into(), format_bytes));
+                }
+                (cells, i.health)
+            })
+        })
         .collect();
-    let mut widths = HEADERS.map(str::len);
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for (cells, _) in &rows {
         for (w, cell) in widths.iter_mut().zip(cells) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut text = String::new();
-    let line = |cells: &[String; 7], health: Option<Health>| {
+    let line = |cells: &[String], health: Option<Health>| {
         let mut line = String::new();
         for (i, cell) in cells.iter().enumerate() {
             let padded = if i + 1 == cells.len() {
@@ -119,20 +148,22 @@ pub fn table(services: &[ServiceStatus], color: bool) -> String {
                 format!("{cell:<width$}  ", width = widths[i])
             };
             match (i, health) {
-                (4, Some(h)) => line.push_str(&crate::term::paint(color, health_color(h), &padded)),
+                (HEALTH_COLUMN, Some(h)) => {
+                    line.push_str(&crate::term::paint(color, health_color(h), &padded))
+                }
                 _ => line.push_str(&padded),
             }
         }
         line.trim_end().to_string() + "\n"
     };
-    text.push_str(&line(&HEADERS.map(String::from), None));
+    text.push_str(&line(&headers, None));
     for (cells, health) in &rows {
         text.push_str(&line(cells, Some(*health)));
     }
     text
 }
 
-fn row(service: &str, i: &Instance) -> [String; 7] {
+fn row(service: &ServiceStatus, i: &Instance) -> [String; 7] {
     let health = match (&i.last_exit, i.health) {
         (
             Some(why),
@@ -146,8 +177,13 @@ fn row(service: &str, i: &Instance) -> [String; 7] {
         Some(breaker) => format!("{health}, breaker {breaker}"),
         None => health,
     };
+    let name = if service.watching {
+        format!("{} (watching)", service.name)
+    } else {
+        service.name.clone()
+    };
     [
-        service.to_string(),
+        name,
         i.id.clone(),
         i.pid.map_or("-".into(), |p| p.to_string()),
         if i.port == 0 {
@@ -159,6 +195,16 @@ fn row(service: &str, i: &Instance) -> [String; 7] {
         i.restarts.to_string(),
         i.uptime_ms.map_or("-".into(), format_uptime),
     ]
+}
+
+/// "812K", "23.4M", "1.2G".
+pub fn format_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1_048_576 => format!("{:.0}K", b / 1024.0),
+        1_048_576..1_073_741_824 => format!("{:.1}M", b / 1_048_576.0),
+        _ => format!("{:.1}G", b / 1_073_741_824.0),
+    }
 }
 
 fn health_color(health: Health) -> &'static str {

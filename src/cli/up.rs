@@ -33,6 +33,10 @@ pub struct UpArgs {
     /// Print what would change (keep / start / stop / restart, with reasons) and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Restart a service (rolling) when files under its cwd change, also for services
+    /// without `watch` globs in the manifest
+    #[arg(long)]
+    pub watch: bool,
     #[command(flatten)]
     pub wait: WaitArgs,
 }
@@ -46,6 +50,7 @@ pub fn run(args: UpArgs) -> CliResult<ExitCode> {
     let began = Instant::now();
     let intent = Intent::Up {
         services: args.services.clone(),
+        watch: args.watch,
     };
 
     if args.dry_run {

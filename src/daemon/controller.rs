@@ -128,6 +128,8 @@ pub struct Published {
     pub replicas: u32,
     /// Set by start, roll, scale and adopt; cleared by stop.
     pub started: bool,
+    /// The service's log, once it has one.
+    pub log: Option<ServiceLog>,
 }
 
 type Reply<T> = oneshot::Sender<T>;
@@ -446,6 +448,7 @@ impl Controller {
             let path = self.ctx.shared.paths.service_log(&self.name);
             let log = ServiceLog::open(&path, spec.logs)
                 .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            self.publish(|p| p.log = Some(log.clone()));
             self.log = Some(log);
         }
         self.registry()
@@ -827,19 +830,8 @@ mod tests {
 
     fn instance(id: &str, health: Health) -> Instance {
         Instance {
-            id: id.into(),
-            service: "web".into(),
-            version: "1".into(),
-            address: "127.0.0.1".into(),
-            port: 1,
-            health,
-            pid: None,
-            since: String::new(),
-            restarts: 0,
-            uptime_ms: None,
             last_exit: Some("exited with code 1".into()),
-            managed: true,
-            breaker: None,
+            ..Instance::for_test(id, health)
         }
     }
 

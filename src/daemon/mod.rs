@@ -14,6 +14,7 @@
 //! - [`control`]: the CLI's Unix socket.  [`admin`]: the HTTP admin API.
 //! - the [`crate::gateway`] runs here too, on the registry's healthy view.
 //! - [`state`]: state.json, so processes can be adopted or stopped after a daemon crash.
+//! - [`watch`]: watch mode: file changes → rolling restarts, debounced.
 
 pub mod admin;
 pub mod control;
@@ -25,6 +26,7 @@ pub mod planner;
 pub mod restart;
 pub mod state;
 pub mod supervisor;
+pub mod watch;
 
 use std::fs::File;
 use std::sync::Arc;
@@ -64,6 +66,16 @@ impl Daemon {
         if let Some(gateway) = &self.gateway {
             show_breakers(&mut services, &gateway.balancing());
         }
+        let watched = self.supervisor.watched();
+        for service in &mut services {
+            service.watching = watched.contains(&service.name);
+            for instance in &mut service.instances {
+                if let Some(usage) = instance.pid.and_then(process::usage) {
+                    instance.cpu_ms = Some(usage.cpu_ms);
+                    instance.rss_bytes = Some(usage.rss_bytes);
+                }
+            }
+        }
         StackStatus {
             index,
             project: self.project.clone(),
@@ -71,6 +83,11 @@ impl Daemon {
             admin_url: self.admin_url.clone(),
             gateway_url: self.gateway_url.clone(),
             services,
+            routes: self
+                .gateway
+                .as_ref()
+                .map(Gateway::route_totals)
+                .unwrap_or_default(),
         }
     }
 }

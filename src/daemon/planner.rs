@@ -108,7 +108,7 @@ pub enum PlanError {
 /// What `intent` means for each service, given the `manifest` and what runs.
 pub fn plan(intent: &Intent, manifest: &Manifest, running: &Snapshot) -> Result<Plan, PlanError> {
     match intent {
-        Intent::Up { services } => plan_up(services, manifest, running),
+        Intent::Up { services, .. } => plan_up(services, manifest, running),
         Intent::Start { services } => {
             let order = manifest.start_order(services).map_err(PlanError::Unknown)?;
             Ok(order

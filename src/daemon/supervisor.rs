@@ -15,6 +15,8 @@ use super::executor::{self, Run};
 use super::health::{ProbeTarget, run_prober};
 use super::planner::{self, Fingerprint, Plan, Running, Snapshot};
 use super::state::{InstanceRecord, StateFile};
+use super::watch::{self, WatchTarget, Watching};
+use crate::logs::ServiceLog;
 use crate::manifest::{self, Launch, Manifest, Service};
 use crate::protocol::{
     Action, AdoptedInstance, Health, Intent, RegisterInstance, Step, StepResult,
@@ -35,6 +37,8 @@ pub struct Supervisor {
     applying: tokio::sync::Mutex<()>,
     /// Cancelled by `down`: waits in progress give up.
     shutdown: CancellationToken,
+    /// Watch mode, as the last `up` asked for it.
+    watching: Mutex<Option<Watching>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -53,6 +57,7 @@ impl Supervisor {
             adopted: Mutex::default(),
             applying: tokio::sync::Mutex::new(()),
             shutdown: CancellationToken::new(),
+            watching: Mutex::default(),
         })
     }
 
@@ -147,7 +152,33 @@ impl Supervisor {
             },
             settle_kept: !matches!(intent, Intent::Stop { .. }),
         };
-        Ok(executor::execute(self, &manifest, &plan, run).await)
+        let results = executor::execute(self, &manifest, &plan, run).await;
+        if let Intent::Up { watch, .. } = intent {
+            self.watch(&manifest, *watch);
+        }
+        Ok(results)
+    }
+
+    /// (Re)starts watch mode for the services `manifest` watches (every service it runs,
+    /// with `all`).
+    fn watch(self: &Arc<Self>, manifest: &Manifest, all: bool) {
+        let targets = WatchTarget::from_manifest(manifest, all);
+        let logs: BTreeMap<String, ServiceLog> = lock(&self.controllers)
+            .iter()
+            .filter_map(|(name, c)| Some((name.clone(), c.published().log?)))
+            .collect();
+        let mut watching = lock(&self.watching);
+        // The old watch stops before the new one starts: one restart per change.
+        *watching = None;
+        *watching = watch::start(targets, Arc::downgrade(self), &logs);
+    }
+
+    /// The services watch mode restarts on changes.
+    pub fn watched(&self) -> Vec<String> {
+        lock(&self.watching)
+            .as_ref()
+            .map(|w| w.services().to_vec())
+            .unwrap_or_default()
     }
 
     /// Carries out one step through the service's controller.
@@ -287,6 +318,7 @@ impl Supervisor {
     /// in progress give up; returns the stopped services in stop order.
     pub async fn stop_all(self: &Arc<Self>, timeout: Option<Duration>) -> Vec<String> {
         self.shutdown.cancel();
+        *lock(&self.watching) = None;
         let _one_at_a_time = self.applying.lock().await;
         let manifest = self.manifest();
         let intent = Intent::Stop {
@@ -339,6 +371,7 @@ pub fn outside_service(name: &str, root: &Path) -> Service {
         env: BTreeMap::new(),
         cwd: root.to_path_buf(),
         depends_on: Vec::new(),
+        watch: Vec::new(),
         health_check: HealthCheck::default(),
         restart: RestartPolicy::default(),
         stop: StopPolicy::default(),

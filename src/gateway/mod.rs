@@ -136,6 +136,23 @@ the daemon restarts (`servio down`, then `servio up`)"
         self.proxy.balancing()
     }
 
+    /// Each route's prefix, service, requests answered and 5xx answers, ever.
+    pub fn route_totals(&self) -> Vec<crate::protocol::RouteStatus> {
+        self.proxy
+            .metrics
+            .route_totals()
+            .into_iter()
+            .map(
+                |(prefix, service, requests, errors)| crate::protocol::RouteStatus {
+                    prefix,
+                    service,
+                    requests,
+                    errors,
+                },
+            )
+            .collect()
+    }
+
     /// Appends the gateway's metrics in Prometheus text format.
     pub fn render_metrics(&self, out: &mut String) {
         self.proxy.render_metrics(out);

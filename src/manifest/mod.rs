@@ -141,6 +141,8 @@ pub struct Service {
     /// Working directory, absolute (relative ones resolve against the manifest's folder).
     pub cwd: PathBuf,
     pub depends_on: Vec<String>,
+    /// Globs (relative to `cwd`) whose changes restart the service (rolling); empty: none.
+    pub watch: Vec<String>,
     pub health_check: HealthCheck,
     pub restart: RestartPolicy,
     pub stop: StopPolicy,

@@ -121,6 +121,7 @@ pub(super) struct RawService {
     pub env: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     pub cwd: Option<Spanned<String>>,
     pub depends_on: Option<Vec<Spanned<String>>>,
+    pub watch: Option<Vec<Spanned<String>>>,
     pub instances: Option<Spanned<Vec<Spanned<String>>>>,
     pub health_check: Option<RawHealth>,
     pub restart: Option<RawRestart>,

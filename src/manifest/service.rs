@@ -96,6 +96,21 @@ pub(super) fn resolve(
         }
     }
 
+    let mut watch = Vec::new();
+    for pattern in raw.watch.iter().flatten() {
+        let text = pattern.get_ref();
+        if let Err(error) = globset::Glob::new(text) {
+            let message = format!("`{text}` is not a glob: {}", error.kind());
+            let fix = "write a glob relative to the service's cwd, like \"src/**/*.rs\"";
+            diag.at(&pattern.span(), &format!("{key}.watch"), message, fix);
+        } else if external {
+            let message = "`watch` does not apply to a service with `instances`".to_string();
+            let fix = "remove it: servio cannot restart what runs elsewhere";
+            diag.at(&pattern.span(), &format!("{key}.watch"), message, fix);
+        }
+        watch.push(text.clone());
+    }
+
     Some(Service {
         name: entry.name.clone(),
         version: raw
@@ -108,6 +123,7 @@ pub(super) fn resolve(
         env,
         cwd,
         depends_on,
+        watch,
         health_check: policy::health(raw.health_check.as_ref(), &key, diag),
         restart: policy::restart(raw.restart.as_ref(), &key, diag),
         stop: policy::stop(raw.stop.as_ref(), &key, diag),

@@ -74,6 +74,8 @@ pub struct ServiceView {
     pub replicas: u32,
     pub cwd: String,
     pub depends_on: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub watch: Vec<String>,
     /// Names only; every value is `<redacted>`.
     pub env: BTreeMap<String, String>,
     pub health_check: HealthView,
@@ -169,6 +171,7 @@ fn service_view(service: &Service) -> ServiceView {
         replicas: service.replicas,
         cwd: service.cwd.display().to_string(),
         depends_on: service.depends_on.clone(),
+        watch: service.watch.clone(),
         env: (service.env.keys())
             .map(|key| (key.clone(), REDACTED.to_string()))
             .collect(),

@@ -88,6 +88,36 @@ pub fn describe_exit(status: std::process::ExitStatus) -> String {
     }
 }
 
+/// What a process has used: CPU time (user + system) and resident memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub cpu_ms: u64,
+    pub rss_bytes: u64,
+}
+
+/// The CPU time and resident set of `pid`, from /proc (`None` when it is gone).
+pub fn usage(pid: u32) -> Option<Usage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    // After the command: state is field 3; utime and stime are fields 14 and 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let resident_pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let (ticks, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_CLK_TCK),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
+    Some(Usage {
+        cpu_ms: (utime + stime) * 1000 / ticks,
+        rss_bytes: resident_pages * u64::try_from(page).ok()?,
+    })
+}
+
 /// Parses "SIGTERM", "TERM" or "15" into a signal.
 pub fn parse_signal(text: &str) -> Option<Signal> {
     if let Ok(number) = text.parse::<i32>() {
@@ -113,6 +143,13 @@ mod tests {
         assert_eq!(start_time(me), Some(first));
         assert!(is_same_process(me, first));
         assert!(!is_same_process(me, first + 1));
+    }
+
+    #[test]
+    fn own_usage_is_read_from_proc() {
+        let own = usage(std::process::id()).expect("own usage");
+        assert!(own.rss_bytes > 1 << 20, "{own:?}");
+        assert!(usage(u32::MAX).is_none());
     }
 
     #[test]

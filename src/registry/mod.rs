@@ -80,6 +80,8 @@ impl InstanceEntry {
             last_exit: self.last_exit.clone(),
             managed: self.managed,
             breaker: None,
+            cpu_ms: None,
+            rss_bytes: None,
         }
     }
 }
@@ -325,6 +327,7 @@ impl Registry {
             .map(|v| ServiceStatus {
                 name: v.name,
                 version: v.version,
+                watching: false,
                 instances: v.instances,
             })
             .collect();

@@ -35,19 +35,12 @@ async fn serve(router: Router, stop: CancellationToken) -> u16 {
 /// An instance record as the registry publishes it.
 pub fn instance(service: &str, id: &str, port: u16, health: Health) -> Instance {
     Instance {
-        id: id.to_owned(),
         service: service.to_owned(),
         version: "1.0.0".to_owned(),
-        address: "127.0.0.1".to_owned(),
         port,
-        health,
-        pid: None,
         since: "2025-01-01T00:00:00Z".to_owned(),
-        restarts: 0,
-        uptime_ms: None,
-        last_exit: None,
         managed: false,
-        breaker: None,
+        ..Instance::for_test(id, health)
     }
 }
 

@@ -53,7 +53,10 @@ fn actions(plan: &Plan) -> Vec<(&str, &Action)> {
 }
 
 fn up() -> Intent {
-    Intent::Up { services: vec![] }
+    Intent::Up {
+        services: vec![],
+        watch: false,
+    }
 }
 
 fn restart(reason: &str, replicas: u32) -> Action {
@@ -172,6 +175,7 @@ fn removed_services_stop_first_dependents_before_their_dependencies() {
     let plan = super::plan(
         &Intent::Up {
             services: vec!["stock".into()],
+            watch: false,
         },
         &only_stock,
         &running,

@@ -112,6 +112,25 @@ impl Metrics {
         route.unwrap_or(&self.unmatched).request(status, took);
     }
 
+    /// Per configured route: (label, service, requests answered, of which 5xx).
+    pub fn route_totals(&self) -> Vec<(String, String, u64, u64)> {
+        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
+        routes
+            .iter()
+            .map(|r| {
+                let count = |range: std::ops::Range<usize>| -> u64 {
+                    r.statuses[range]
+                        .iter()
+                        .map(|c| c.load(Ordering::Relaxed))
+                        .sum()
+                };
+                let all = count(0..r.statuses.len());
+                let errors = count(400..500);
+                (r.label.to_string(), r.service.to_string(), all, errors)
+            })
+            .collect()
+    }
+
     /// Prometheus text for everything the gateway knows.
     pub fn render(&self, out: &mut String, balancing: &[ServiceStats], view: &HealthyView) {
         let configured = self
