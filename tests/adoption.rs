@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{DEADLINE, Project, wait_until};
+use common::{DEADLINE, Project, kill9, wait_until};
 
 fn daemon_pid(project: &Project) -> u32 {
     std::fs::read_to_string(project.file(".servio/daemon.pid"))
@@ -15,14 +13,6 @@ fn daemon_pid(project: &Project) -> u32 {
         .trim()
         .parse()
         .expect("a pid")
-}
-
-fn kill(pid: u64) {
-    let status = Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
 }
 
 fn pids(project: &Project) -> Vec<(String, u64, u64)> {
@@ -65,7 +55,7 @@ depends_on = ["web"]
     let before = pids(&project);
     assert_eq!(before.len(), 3, "{before:?}");
     let old_daemon = daemon_pid(&project);
-    kill(old_daemon as u64);
+    kill9(old_daemon as u64);
     wait_until(DEADLINE, || {
         let gone = !std::path::Path::new(&format!("/proc/{old_daemon}")).exists()
             || std::fs::read_to_string(format!("/proc/{old_daemon}/stat"))
@@ -108,7 +98,7 @@ depends_on = ["web"]
         .find(|(id, _, _)| id == "web-1")
         .unwrap()
         .clone();
-    kill(victim_pid);
+    kill9(victim_pid);
     let restarted = wait_until(DEADLINE, || {
         let now = pids(&project);
         let entry = now.iter().find(|(id, _, _)| *id == victim_id).cloned();

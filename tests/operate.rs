@@ -121,16 +121,6 @@ fn assert_none_failed(failures: &[String]) {
     );
 }
 
-fn pids(project: &Project, service: &str) -> Vec<u64> {
-    let mut pids: Vec<u64> = project
-        .instances(service)
-        .iter()
-        .filter_map(|i| i["pid"].as_u64())
-        .collect();
-    pids.sort();
-    pids
-}
-
 fn ports(project: &Project, service: &str) -> Vec<u64> {
     let mut ports: Vec<u64> = project
         .instances(service)
@@ -145,18 +135,18 @@ fn ports(project: &Project, service: &str) -> Vec<u64> {
 fn a_rolling_restart_of_one_replica_fails_no_gateway_request() {
     let project = stack(1);
     project.up(&[]);
-    let before = pids(&project, "web");
-    let api_before = pids(&project, "api");
+    let before = project.pids("web");
+    let api_before = project.pids("api");
     let load = Load::start(&project, "/web/x");
     let run = project.run(&["restart", "web"]);
     assert_eq!(run.code, 0, "{run}");
     load.wait_for_answers(20);
     let failures = load.finish();
     assert_none_failed(&failures);
-    let after = pids(&project, "web");
+    let after = project.pids("web");
     assert_eq!(after.len(), 1);
     assert_ne!(after, before, "a new process serves");
-    assert_eq!(pids(&project, "api"), api_before, "api untouched");
+    assert_eq!(project.pids("api"), api_before, "api untouched");
     assert!(run.stdout.contains("restarted web"), "{run}");
     project.down_and_assert_clean();
 }
@@ -165,7 +155,7 @@ fn a_rolling_restart_of_one_replica_fails_no_gateway_request() {
 fn restart_of_every_service_with_replicas_fails_no_gateway_request() {
     let project = stack(2);
     project.up(&[]);
-    let before = pids(&project, "web");
+    let before = project.pids("web");
     let web = Load::start(&project, "/web/x");
     let api = Load::start(&project, "/api/y");
     let run = project.run(&["restart", "--json"]);
@@ -191,7 +181,7 @@ fn restart_of_every_service_with_replicas_fails_no_gateway_request() {
     api.wait_for_answers(10);
     let failures = [web.finish(), api.finish()].concat();
     assert_none_failed(&failures);
-    let after = pids(&project, "web");
+    let after = project.pids("web");
     assert_eq!(after.len(), 2);
     assert!(
         after.iter().all(|p| !before.contains(p)),
@@ -237,14 +227,14 @@ fn scale_up_and_down_under_load_fails_no_request_and_replicas_never_collide() {
 fn up_again_restarts_only_what_changed_and_says_why() {
     let project = stack(1);
     project.up(&[]);
-    let web = pids(&project, "web");
-    let api = pids(&project, "api");
+    let web = project.pids("web");
+    let api = project.pids("api");
     let manifest = std::fs::read_to_string(project.file("services.toml")).unwrap();
 
     // Nothing changed: same processes.
     project.up(&[]);
     assert_eq!(
-        (pids(&project, "web"), pids(&project, "api")),
+        (project.pids("web"), project.pids("api")),
         (web.clone(), api.clone())
     );
 
@@ -258,7 +248,7 @@ fn up_again_restarts_only_what_changed_and_says_why() {
     assert_eq!(dry.code, 0, "{dry}");
     assert!(dry.stdout.contains("api  restart (env changed)"), "{dry}");
     assert!(dry.stdout.contains("web  keep"), "{dry}");
-    assert_eq!(pids(&project, "api"), api, "--dry-run changes nothing");
+    assert_eq!(project.pids("api"), api, "--dry-run changes nothing");
     let json = project.run(&["up", "--dry-run", "--json"]);
     let plan: serde_json::Value = serde_json::from_str(&json.stdout).expect("json plan");
     assert_eq!(plan["steps"][1]["reasons"][0], "env changed", "{plan}");
@@ -266,8 +256,8 @@ fn up_again_restarts_only_what_changed_and_says_why() {
     let run = project.run(&["up"]);
     assert_eq!(run.code, 0, "{run}");
     assert!(run.stderr.contains("api: restart (env changed)"), "{run}");
-    assert_eq!(pids(&project, "web"), web, "web untouched");
-    assert_ne!(pids(&project, "api"), api, "api rolled");
+    assert_eq!(project.pids("web"), web, "web untouched");
+    assert_ne!(project.pids("api"), api, "api rolled");
 
     // A removed service stops; replicas alone scale.
     let trimmed = edited.replacen("replicas = 1", "replicas = 2", 1).replace(
@@ -280,12 +270,12 @@ fn up_again_restarts_only_what_changed_and_says_why() {
     assert_eq!(run.code, 0, "{run}");
     assert!(run.stderr.contains("api: stop"), "{run}");
     assert!(run.stderr.contains("web: scale 1 → 2"), "{run}");
-    assert_eq!(pids(&project, "web").len(), 2);
+    assert_eq!(project.pids("web").len(), 2);
     assert!(
-        pids(&project, "web").contains(&web[0]),
+        project.pids("web").contains(&web[0]),
         "the first instance kept"
     );
-    assert!(pids(&project, "api").is_empty());
+    assert!(project.pids("api").is_empty());
     project.down_and_assert_clean();
 }
 
@@ -293,7 +283,7 @@ fn up_again_restarts_only_what_changed_and_says_why() {
 fn a_replacement_that_never_gets_healthy_leaves_the_old_instance_serving() {
     let project = stack(1);
     project.up(&[]);
-    let web = pids(&project, "web");
+    let web = project.pids("web");
     let manifest = std::fs::read_to_string(project.file("services.toml")).unwrap();
     let broken = manifest.replacen("\"keepalive\"]\nreplicas", "\"hang\"]\nreplicas", 1);
     assert_ne!(broken, manifest);
@@ -312,7 +302,7 @@ fn a_replacement_that_never_gets_healthy_leaves_the_old_instance_serving() {
     );
     let failures = load.finish();
     assert_none_failed(&failures);
-    assert_eq!(pids(&project, "web"), web, "the old instance serves on");
+    assert_eq!(project.pids("web"), web, "the old instance serves on");
     let instances = project.instances("web");
     assert_eq!(instances.len(), 1, "the replacement is gone: {instances:?}");
     // Still a change to apply: the next `up` tries again.
@@ -336,7 +326,7 @@ fn stop_refuses_while_dependents_run_and_start_brings_services_back() {
         ),
         "{refused}"
     );
-    assert_eq!(pids(&project, "web").len(), 1);
+    assert_eq!(project.pids("web").len(), 1);
 
     let run = project.run(&["stop", "web", "--with-dependents", "-q"]);
     assert_eq!(run.code, 0, "{run}");

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{DEADLINE, Project, wait_until};
+use common::{DEADLINE, Project, kill9, wait_until};
 
 /// The lines watch mode wrote into `service`'s log.
 fn watch_restarts(project: &Project, service: &str) -> Vec<String> {
@@ -153,9 +153,7 @@ restart = { backoff = "10ms" }
     };
     let header = |l: &str| l.contains("INSTANCE") && l.contains("CPU") && l.contains("MEM");
     assert!(wait_for(&header), "a table with CPU and MEM columns");
-    let _ = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status();
+    kill9(pid);
     let restarted =
         |l: &str| l.starts_with("web ") && l.contains("healthy") && !l.contains(&pid.to_string());
     let found = wait_for(&restarted);

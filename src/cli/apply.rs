@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
+use super::ManifestArg;
 use super::connection::DaemonConnection;
 use super::progress::{ProgressView, Stage, step_stage};
 use crate::error::{CliError, CliResult};
@@ -19,18 +20,37 @@ use crate::protocol::{
     Action, AdoptedInstance, Intent, Request, Response, StackStatus, Step, StepResult,
 };
 
-/// Flags every lifecycle verb shares, meaning the same on each.
+/// The output flags every lifecycle verb shares, meaning the same on each.
 #[derive(Debug, Clone, Args)]
-pub struct WaitArgs {
-    /// Give up waiting for new instances to become healthy after this long
-    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = super::parse_duration)]
-    pub timeout: Duration,
+pub struct OutputArgs {
     /// Print only errors (no plan, no progress)
     #[arg(short, long)]
     pub quiet: bool,
     /// Print the plan's results as JSON on stdout (no progress)
     #[arg(long)]
     pub json: bool,
+}
+
+/// The flags of the verbs that start instances (`up`, `start`, `restart`, `scale`).
+/// `-t/--timeout` is how long the command waits, as on `stop` and `down`, where it is the
+/// grace before SIGKILL.
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Give up waiting for new instances to become healthy after this long
+    #[arg(short = 't', long, default_value = "60s", value_name = "DURATION", value_parser = super::parse_duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+impl WaitArgs {
+    /// For verbs that start nothing (`stop`): no health wait of their own.
+    pub fn output_only(output: OutputArgs) -> Self {
+        WaitArgs {
+            timeout: Duration::from_secs(60),
+            output,
+        }
+    }
 }
 
 /// How many of a failed service's last log lines are printed.
@@ -42,6 +62,19 @@ pub enum Summary {
     Healthy,
     /// Any other verb: "✔ {verb} {services} in T", `verb` in the past tense.
     Done(&'static str),
+}
+
+/// A verb that needs a running daemon (`restart`, `stop`, `start`, `scale`): connects, then
+/// [`run`]s `intent`.
+pub fn run_verb(
+    manifest: &ManifestArg,
+    intent: Intent,
+    wait: &WaitArgs,
+    summary: Summary,
+) -> CliResult<ExitCode> {
+    let began = Instant::now();
+    let (manifest, connection) = manifest.connect()?;
+    run(connection, &manifest, intent, wait, summary, began)
 }
 
 /// Sends `intent` over `connection`, shows the plan and progress, and reports the result.
@@ -64,7 +97,8 @@ pub fn run(
         Response::Plan { steps, adopted } => (steps, adopted),
         other => return Err(unexpected(other)),
     };
-    let talk = !wait.quiet && !wait.json;
+    let (quiet, json) = (wait.output.quiet, wait.output.json);
+    let talk = !quiet && !json;
     if talk {
         announce(&steps, &adopted);
     }
@@ -113,9 +147,9 @@ pub fn run(
     }
     view.finish();
     let failed = results.iter().any(|r| r.error.is_some());
-    if wait.json {
+    if json {
         print_json(&results, &adopted, began.elapsed());
-    } else if !failed && !wait.quiet {
+    } else if !failed && !quiet {
         let status = last_status.or_else(|| current_status(&paths));
         print_summary(&summary, &results, status.as_ref(), began.elapsed());
     }

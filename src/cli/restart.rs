@@ -3,7 +3,6 @@
 //! traffic before the old instance is drained and stopped, so the gateway keeps answering.
 
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::Args;
 
@@ -24,17 +23,13 @@ pub struct RestartArgs {
 }
 
 pub fn run(args: RestartArgs) -> CliResult<ExitCode> {
-    let began = Instant::now();
-    let (manifest, connection) = args.manifest.connect()?;
     let intent = Intent::Restart {
         services: args.services,
     };
-    apply::run(
-        connection,
-        &manifest,
+    apply::run_verb(
+        &args.manifest,
         intent,
         &args.wait,
         Summary::Done("restarted"),
-        began,
     )
 }

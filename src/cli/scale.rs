@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::Args;
 
@@ -42,16 +41,7 @@ fn parse_count(text: &str) -> Result<(String, u32), String> {
 }
 
 pub fn run(args: ScaleArgs) -> CliResult<ExitCode> {
-    let began = Instant::now();
-    let (manifest, connection) = args.manifest.connect()?;
     let counts: BTreeMap<String, u32> = args.counts.into_iter().collect();
     let intent = Intent::Scale { counts };
-    apply::run(
-        connection,
-        &manifest,
-        intent,
-        &args.wait,
-        Summary::Done("scaled"),
-        began,
-    )
+    apply::run_verb(&args.manifest, intent, &args.wait, Summary::Done("scaled"))
 }

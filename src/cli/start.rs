@@ -3,7 +3,6 @@
 //! (that is `up`'s job), and waits until they are healthy.
 
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::Args;
 
@@ -24,17 +23,8 @@ pub struct StartArgs {
 }
 
 pub fn run(args: StartArgs) -> CliResult<ExitCode> {
-    let began = Instant::now();
-    let (manifest, connection) = args.manifest.connect()?;
     let intent = Intent::Start {
         services: args.services,
     };
-    apply::run(
-        connection,
-        &manifest,
-        intent,
-        &args.wait,
-        Summary::Healthy,
-        began,
-    )
+    apply::run_verb(&args.manifest, intent, &args.wait, Summary::Healthy)
 }

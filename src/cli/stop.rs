@@ -4,12 +4,12 @@
 //! first.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
 
 use super::ManifestArg;
-use super::apply::{self, Summary, WaitArgs};
+use super::apply::{self, OutputArgs, Summary, WaitArgs};
 use crate::error::CliResult;
 use crate::protocol::Intent;
 
@@ -22,28 +22,20 @@ pub struct StopArgs {
     #[arg(long)]
     pub with_dependents: bool,
     /// Grace period before SIGKILL [default: each service's stop.timeout]
-    #[arg(long = "grace", value_name = "DURATION", value_parser = super::parse_duration)]
-    pub grace: Option<Duration>,
+    #[arg(short, long, value_name = "DURATION", value_parser = super::parse_duration)]
+    pub timeout: Option<Duration>,
     #[command(flatten)]
     pub manifest: ManifestArg,
     #[command(flatten)]
-    pub wait: WaitArgs,
+    pub output: OutputArgs,
 }
 
 pub fn run(args: StopArgs) -> CliResult<ExitCode> {
-    let began = Instant::now();
-    let (manifest, connection) = args.manifest.connect()?;
     let intent = Intent::Stop {
         services: args.services,
         with_dependents: args.with_dependents,
-        timeout_ms: args.grace.map(|t| t.as_millis() as u64),
+        timeout_ms: args.timeout.map(|t| t.as_millis() as u64),
     };
-    apply::run(
-        connection,
-        &manifest,
-        intent,
-        &args.wait,
-        Summary::Done("stopped"),
-        began,
-    )
+    let wait = WaitArgs::output_only(args.output);
+    apply::run_verb(&args.manifest, intent, &wait, Summary::Done("stopped"))
 }

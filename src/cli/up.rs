@@ -54,7 +54,7 @@ pub fn run(args: UpArgs) -> CliResult<ExitCode> {
     };
 
     if args.dry_run {
-        return dry_run(&paths, &manifest, intent, args.wait.json);
+        return dry_run(&paths, &manifest, intent, args.wait.output.json);
     }
     if args.foreground {
         return run_foreground(args, manifest, intent, began);

@@ -63,6 +63,37 @@ impl InstanceEntry {
         }
     }
 
+    /// Moves this instance's health as `event` says and records the facts it carries;
+    /// false when the event does not apply (see [`health::transition`]).
+    fn record(&mut self, event: Event) -> bool {
+        let Some(next) = health::transition(self.health, &event) else {
+            return false;
+        };
+        let now = SystemTime::now();
+        self.health = next;
+        match event {
+            Event::Started { pid, port } => {
+                self.pid = pid;
+                self.port = port;
+                self.since = now;
+                self.started = pid.map(|_| now);
+            }
+            Event::Ended { why, .. } | Event::StartFailed { why } => {
+                self.pid = None;
+                self.started = None;
+                self.since = now;
+                self.last_exit = Some(why);
+            }
+            Event::Stopped => {
+                self.pid = None;
+                self.started = None;
+                self.since = now;
+            }
+            Event::ProbePassed | Event::ProbesFailed | Event::Draining => {}
+        }
+        true
+    }
+
     fn to_instance(&self, service: &str, version: &str, now: SystemTime) -> Instance {
         Instance {
             id: self.id.clone(),
@@ -213,42 +244,9 @@ impl Registry {
     /// the facts the event carries (pid, port, exit) are recorded with it. Returns false when
     /// the event changed nothing (unknown instance, or a transition that does not apply).
     pub fn apply(&self, service: &str, id: &str, event: Event) -> bool {
-        let mut inner = self.lock();
-        let Some(entry) = inner
-            .services
-            .get_mut(service)
-            .and_then(|s| s.instances.get_mut(id))
-        else {
-            return false;
-        };
-        let Some(next) = health::transition(entry.health, &event) else {
-            return false;
-        };
-        let now = SystemTime::now();
-        entry.health = next;
-        match event {
-            Event::Started { pid, port } => {
-                entry.pid = pid;
-                entry.port = port;
-                entry.since = now;
-                entry.started = pid.map(|_| now);
-            }
-            Event::Ended { why, .. } | Event::StartFailed { why } => {
-                entry.pid = None;
-                entry.started = None;
-                entry.since = now;
-                entry.last_exit = Some(why);
-            }
-            Event::Stopped => {
-                entry.pid = None;
-                entry.started = None;
-                entry.since = now;
-            }
-            Event::ProbePassed | Event::ProbesFailed | Event::Draining => {}
-        }
-        drop(inner);
-        self.bump();
-        true
+        let mut applied = false;
+        self.update(service, id, |entry| applied = entry.record(event));
+        applied
     }
 
     /// Counts one more restart of an instance (its backoff is over and it spawns again).

@@ -106,6 +106,17 @@ impl Project {
             .unwrap_or_default()
     }
 
+    /// The pids of `service`'s running instances, sorted.
+    pub fn pids(&self, service: &str) -> Vec<u64> {
+        let mut pids: Vec<u64> = self
+            .instances(service)
+            .iter()
+            .filter_map(|i| i["pid"].as_u64())
+            .collect();
+        pids.sort();
+        pids
+    }
+
     /// The admin API base URL, from status.
     pub fn admin_url(&self) -> String {
         self.status_json()["admin_url"]
@@ -175,6 +186,15 @@ pub fn processes_under(root: &Path) -> Vec<(u32, String)> {
         }
     }
     found
+}
+
+/// SIGKILLs `pid` (an instance or the daemon), as a crash would.
+pub fn kill9(pid: u64) {
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -9 {pid}");
 }
 
 /// Polls `check` every 20 ms until it returns Ok or `limit` passes (then the last Err).
