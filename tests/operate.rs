@@ -253,8 +253,12 @@ fn up_again_restarts_only_what_changed_and_says_why() {
     let plan: serde_json::Value = serde_json::from_str(&json.stdout).expect("json plan");
     assert_eq!(plan["steps"][1]["reasons"][0], "env changed", "{plan}");
 
+    // The reconcile's rolling restart fails no request either.
+    let load = Load::start(&project, "/api/y");
     let run = project.run(&["up"]);
     assert_eq!(run.code, 0, "{run}");
+    load.wait_for_answers(10);
+    assert_none_failed(&load.finish());
     assert!(run.stderr.contains("api: restart (env changed)"), "{run}");
     assert_eq!(project.pids("web"), web, "web untouched");
     assert_ne!(project.pids("api"), api, "api rolled");

@@ -28,8 +28,13 @@ fn a_burst_of_edits_restarts_the_watching_service_once_and_ignored_folders_never
         r#"
 [admin]
 port = 0
+[gateway]
+port = 0
+[[gateway.routes]]
+prefix = "/web"
+service = "web"
 [services.web]
-command = [{fixture}, "http"]
+command = [{fixture}, "keepalive"]
 watch = ["src/**"]
 [services.other]
 command = [{fixture}, "http"]
@@ -45,6 +50,27 @@ command = [{fixture}, "http"]
     assert_eq!(project.status_json()["services"][1]["watching"], true);
     let web = project.instances("web")[0]["pid"].as_u64().unwrap();
     let other = project.instances("other")[0]["pid"].as_u64().unwrap();
+
+    // Requests through the gateway the whole time: the restart is a rolling one.
+    let gateway = project.status_json()["gateway_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut failures = Vec::new();
+            let mut answered = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match common::http_get(&format!("{gateway}/web/x")) {
+                    (200, _) => answered += 1,
+                    other => failures.push(other),
+                }
+            }
+            (answered, failures)
+        })
+    };
 
     // Ignored folders first, then a burst of real edits: had the ignored ones counted,
     // the restart would name one of them (the first change of a burst).
@@ -70,6 +96,12 @@ command = [{fixture}, "http"]
     })
     .expect("web restarted once the burst was over");
     assert_ne!(restarted, web);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (answered, failures) = client.join().unwrap();
+    assert!(
+        answered > 0 && failures.is_empty(),
+        "{answered} answered, failed: {failures:?}"
+    );
     let lines = watch_restarts(&project, "web");
     assert_eq!(lines.len(), 1, "one restart for the burst: {lines:?}");
     assert!(lines[0].contains("src/file0.txt changed"), "{lines:?}");
