@@ -10,6 +10,11 @@
 //! the lock held waits up to [`BUSY_TIMEOUT`] (SQLite's busy handler) before its writes fail
 //! with a 503. Statements use `prepare_cached`.
 //!
+//! Opening: a process holds an exclusive flock on `<db>-open.lock` while it opens the file,
+//! switches it to WAL and migrates it, so replicas starting together on a fresh file never
+//! race: the switch to WAL takes a lock that SQLite's busy handler does not wait for, and
+//! made one of several replicas fail with "database is locked" now and then.
+//!
 //! Lookups: [`Db::read`] runs its query on the blocking pool, for reads whose work grows
 //! with the data (list pages, repair scans). [`Db::lookup`] runs it inline on the async
 //! worker, for bounded index lookups only (an item by id, a batch of at most 100 ids, an
@@ -70,6 +75,10 @@ impl Db {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
         }
+        // Replicas starting together on a fresh file would race to switch it to WAL (a lock
+        // SQLite's busy handler does not wait for) and to migrate it: one at a time.
+        let _opening = open_lock(path)
+            .with_context(|| format!("cannot lock {} for opening", path.display()))?;
         let mut writer = connect(path, false)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -212,6 +221,20 @@ async fn blocking<T: Send + 'static>(
                 "the database call did not complete; retry shortly",
             ))
         })
+}
+
+/// An exclusive lock on `<db>-open.lock` beside the database, held while a process opens,
+/// switches to WAL and migrates it; released when dropped.
+fn open_lock(path: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs::File>> {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-open.lock");
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(PathBuf::from(name))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| std::io::Error::from(errno))
 }
 
 fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
