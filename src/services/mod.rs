@@ -34,7 +34,7 @@ use axum::serve::ListenerExt;
 use tokio_util::sync::CancellationToken;
 
 use self::common::Identity;
-use self::db::Db;
+use self::db::{Db, Durability};
 use self::settings::Settings;
 
 /// How long in-flight requests get to finish after SIGTERM before the process exits anyway.
@@ -58,12 +58,14 @@ pub async fn serve(kind: Kind) -> anyhow::Result<()> {
         version: settings.version.clone(),
     };
     let path = settings.db_path.clone();
-    let migrations = match kind {
-        Kind::Menu => menu::MIGRATIONS,
-        Kind::Inventory => inventory::MIGRATIONS,
-        Kind::Order => order::MIGRATIONS,
+    // Orders and reservations are money and stock: a 2xx must survive power loss. The
+    // menu is re-entered by its owners, so a process crash is what it must survive.
+    let (migrations, durability) = match kind {
+        Kind::Menu => (menu::MIGRATIONS, Durability::ProcessCrash),
+        Kind::Inventory => (inventory::MIGRATIONS, Durability::PowerLoss),
+        Kind::Order => (order::MIGRATIONS, Durability::PowerLoss),
     };
-    let db = tokio::task::spawn_blocking(move || Db::open(&path, migrations))
+    let db = tokio::task::spawn_blocking(move || Db::open(&path, migrations, durability))
         .await
         .context("opening the database panicked")??;
     let shutdown = CancellationToken::new();

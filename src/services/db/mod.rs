@@ -24,13 +24,15 @@
 //! the writer holds, so a lookup does not wait on writes; if all readers are busy it falls
 //! back to the blocking pool instead of waiting on the executor.
 //!
-//! Durability: `journal_mode=WAL` with `synchronous=NORMAL`. A commit is written into the
-//! WAL file with `write(2)` before SQLite returns, and a write is answered only after the
-//! commit that holds it returned, so once a handler answers 2xx the data is in the kernel's
-//! page cache and survives SIGKILL (or any crash) of the *process*. Only the fsync is
-//! deferred to checkpoints, so an OS crash or power loss may lose the last few commits: the
-//! trade we take for throughput on a local control plane (`FULL` would fsync on every
-//! commit).
+//! Durability, chosen per service ([`Durability`]): `journal_mode=WAL` with
+//! `synchronous=FULL` (order, inventory) or `NORMAL` (menu). A write is answered only after
+//! the commit that holds it returned. With `FULL` that commit was fsynced to the WAL file,
+//! so an acknowledged order or reservation survives power loss and OS crashes; group commit
+//! (one transaction for everything queued, see [`writer`]) shares each fsync among the
+//! writes that arrived together. With `NORMAL` the commit is in the kernel's page cache
+//! before SQLite returns, which survives SIGKILL (or any crash) of the *process*; the fsync
+//! waits for checkpoints, so power loss may lose the last commits: fine for the menu, which
+//! its owners can re-enter, not for money or stock.
 
 mod writer;
 
@@ -53,6 +55,24 @@ pub const READERS: usize = 3;
 /// How long a write waits for another replica's transaction before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What an acknowledged write survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Power loss and OS crashes: every commit is fsynced (`synchronous=FULL`).
+    PowerLoss,
+    /// Crashes of the process only (`synchronous=NORMAL`): faster.
+    ProcessCrash,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::PowerLoss => "FULL",
+            Durability::ProcessCrash => "NORMAL",
+        }
+    }
+}
+
 /// A cheap-to-clone handle on the service's database.
 #[derive(Clone)]
 pub struct Db {
@@ -69,7 +89,7 @@ struct Inner {
 impl Db {
     /// Opens (creating if needed) the database at `path` and applies `migrations`: entry `i`
     /// moves the schema from `user_version` i to i+1. Blocking: call it before serving.
-    pub fn open(path: &Path, migrations: &[&str]) -> anyhow::Result<Db> {
+    pub fn open(path: &Path, migrations: &[&str], durability: Durability) -> anyhow::Result<Db> {
         use anyhow::Context;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
@@ -79,7 +99,7 @@ impl Db {
         // SQLite's busy handler does not wait for) and to migrate it: one at a time.
         let _opening = open_lock(path)
             .with_context(|| format!("cannot lock {} for opening", path.display()))?;
-        let mut writer = connect(path, false)
+        let mut writer = connect(path, false, durability)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         let mode: String = writer.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         anyhow::ensure!(
@@ -90,7 +110,7 @@ impl Db {
         migrate(&mut writer, migrations)
             .with_context(|| format!("cannot migrate the database {}", path.display()))?;
         let readers = (0..READERS)
-            .map(|_| connect(path, true).map(Mutex::new))
+            .map(|_| connect(path, true, durability).map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
         let writer = Writer::start(writer).context("cannot start the database writer thread")?;
         Ok(Db {
@@ -237,15 +257,15 @@ fn open_lock(path: &Path) -> std::io::Result<nix::fcntl::Flock<std::fs::File>> {
         .map_err(|(_, errno)| std::io::Error::from(errno))
 }
 
-fn connect(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+fn connect(path: &Path, read_only: bool, durability: Durability) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    // NORMAL is durable against process crashes in WAL mode: see the module docs.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // See "Durability" in the module docs.
+    conn.pragma_update(None, "synchronous", durability.pragma())?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Plan each statement once, whatever its bound values. Without this, SQLite (3.4x) marks
     // a statement with `LIMIT ?` (every paged list) or a `json_each(?)` filter to be
@@ -353,13 +373,13 @@ mod tests {
     async fn migrates_once_and_writes_are_visible_to_readers() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/x.db");
-        let db = Db::open(&path, SCHEMA).unwrap();
+        let db = Db::open(&path, SCHEMA, Durability::PowerLoss).unwrap();
         db.write(|tx| Ok(tx.execute("INSERT INTO t (n) VALUES (7)", [])?))
             .await
             .unwrap();
         drop(db);
         // Reopening does not re-run the migration (it would fail: table exists).
-        let db = Db::open(&path, SCHEMA).unwrap();
+        let db = Db::open(&path, SCHEMA, Durability::PowerLoss).unwrap();
         let n: i64 = db
             .read(|c| Ok(c.query_row("SELECT n FROM t", [], |r| r.get(0))?))
             .await
@@ -369,9 +389,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn durability_sets_how_commits_reach_the_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        for (durability, name, expected) in [
+            (Durability::PowerLoss, "full.db", 2),
+            (Durability::ProcessCrash, "normal.db", 1),
+        ] {
+            let db = Db::open(&dir.path().join(name), SCHEMA, durability).unwrap();
+            let level: i64 = db
+                .read(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?))
+                .await
+                .unwrap();
+            assert_eq!(level, expected, "{durability:?}: 2 is FULL, 1 is NORMAL");
+        }
+    }
+
+    #[tokio::test]
     async fn paged_queries_are_planned_once_whatever_their_bindings() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("x.db"), SCHEMA).unwrap();
+        let db = Db::open(&dir.path().join("x.db"), SCHEMA, Durability::PowerLoss).unwrap();
         let reprepares = db
             .read(|conn| {
                 let sql = "SELECT n FROM t WHERE n IN (SELECT value FROM json_each(?1)) LIMIT ?2";
@@ -391,7 +427,7 @@ mod tests {
     #[tokio::test]
     async fn a_lookup_never_waits_on_the_executor_for_a_busy_reader() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("x.db"), SCHEMA).unwrap();
+        let db = Db::open(&dir.path().join("x.db"), SCHEMA, Durability::PowerLoss).unwrap();
         let inline = db
             .lookup(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
             .await;
@@ -410,7 +446,7 @@ mod tests {
     #[tokio::test]
     async fn failed_write_rolls_back() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("x.db"), SCHEMA).unwrap();
+        let db = Db::open(&dir.path().join("x.db"), SCHEMA, Durability::PowerLoss).unwrap();
         let result: Result<(), ApiError> = db
             .write(|tx| {
                 tx.execute("INSERT INTO t (n) VALUES (1)", [])?;

@@ -287,7 +287,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_write_in_a_group_undoes_only_itself() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("x.db"), SCHEMA).unwrap();
+        let db = Db::open(
+            &dir.path().join("x.db"),
+            SCHEMA,
+            crate::services::db::Durability::PowerLoss,
+        )
+        .unwrap();
         // Hold the writer busy so the writes below queue up and are committed in groups.
         let busy = {
             let db = db.clone();
@@ -334,7 +339,12 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_write_is_a_503_and_the_writer_lives_on() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("x.db"), SCHEMA).unwrap();
+        let db = Db::open(
+            &dir.path().join("x.db"),
+            SCHEMA,
+            crate::services::db::Durability::PowerLoss,
+        )
+        .unwrap();
         let panicked: Result<(), ApiError> = db
             .write(|conn| {
                 conn.execute("INSERT INTO t (n) VALUES (1)", [])?;
@@ -352,7 +362,7 @@ mod tests {
     async fn writes_are_on_disk_when_answered() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.db");
-        let db = Db::open(&path, SCHEMA).unwrap();
+        let db = Db::open(&path, SCHEMA, crate::services::db::Durability::PowerLoss).unwrap();
         db.write(|conn| Ok(conn.execute("INSERT INTO t (n) VALUES (7)", [])?))
             .await
             .unwrap();

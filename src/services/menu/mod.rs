@@ -109,7 +109,12 @@ mod tests {
     #[tokio::test]
     async fn handlers_answer_without_a_socket() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("menu.db"), MIGRATIONS).unwrap();
+        let db = Db::open(
+            &dir.path().join("menu.db"),
+            MIGRATIONS,
+            crate::services::db::Durability::ProcessCrash,
+        )
+        .unwrap();
         let app = app(db, Identity::local("menu-service"));
         let body = json!({ "venueId": "v", "name": "Tea", "priceCents": 300 });
         let (status, item) = call(&app, "POST", "/menu-items", Some(body)).await;
