@@ -32,6 +32,10 @@ impl StatePaths {
     pub fn daemon_log(&self) -> PathBuf {
         self.root.join("daemon.log")
     }
+    /// The admin API's bearer token for writes (0600), written by the daemon at start.
+    pub fn admin_token(&self) -> PathBuf {
+        self.root.join("admin.token")
+    }
     pub fn state_file(&self) -> PathBuf {
         self.root.join("state.json")
     }

@@ -211,8 +211,10 @@ health_check = {{ interval = "100ms" }}
     // Register one more through the API; it is probed like the others.
     let port = free_port();
     let outside = Outside::start(port);
+    let auth = project.admin_auth();
     let mut response = agent()
         .post(format!("{admin}/v1/services/legacy/instances"))
+        .header("authorization", &auth)
         .send_json(serde_json::json!({"port": port, "id": "legacy-extra"}))
         .unwrap();
     assert_eq!(
@@ -240,11 +242,13 @@ health_check = {{ interval = "100ms" }}
     .expect("dead outside instance leaves the healthy view");
     let deleted = agent()
         .delete(format!("{admin}/v1/services/legacy/instances/legacy-extra"))
+        .header("authorization", &auth)
         .call()
         .unwrap();
     assert_eq!(deleted.status(), 204);
     let again = agent()
         .delete(format!("{admin}/v1/services/legacy/instances/legacy-extra"))
+        .header("authorization", &auth)
         .call()
         .unwrap();
     assert_eq!(again.status(), 404);
@@ -254,6 +258,7 @@ health_check = {{ interval = "100ms" }}
     // Bad registrations are JSON errors.
     let bad = agent()
         .post(format!("{admin}/v1/services/legacy/instances"))
+        .header("authorization", &auth)
         .content_type("application/json")
         .send("{\"port\": \"eighty\"}")
         .unwrap();
@@ -275,6 +280,7 @@ command = [{fixture}, "http"]
     let admin = project.admin_url();
     let response = agent()
         .delete(format!("{admin}/v1/services/menu/instances/menu-1"))
+        .header("authorization", &project.admin_auth())
         .call()
         .unwrap();
     assert_eq!(response.status(), 409);

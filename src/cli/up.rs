@@ -154,11 +154,13 @@ fn run_foreground(
 /// Starts `servio daemon` detached (own session, output to .servio/daemon.log) and waits
 /// for its control socket.
 fn start_daemon(manifest: &Manifest, paths: &StatePaths) -> CliResult<DaemonConnection> {
+    use std::os::unix::fs::OpenOptionsExt;
     use std::os::unix::process::CommandExt;
     paths
         .create()
         .map_err(|e| CliError::failure(format!("cannot create {}: {e}", paths.root().display())))?;
     let log = std::fs::OpenOptions::new()
+        .mode(0o600)
         .create(true)
         .append(true)
         .open(paths.daemon_log())?;

@@ -1,6 +1,12 @@
 //! The admin API on 127.0.0.1 only: the registry (list, read, blocking watch, register and
 //! deregister outside instances) and Prometheus metrics (the registry's and the gateway's).
 //! Never serves an environment.
+//!
+//! Locked down ([`guard`]): a request whose `Host` is not this loopback address and port
+//! (`127.0.0.1`, `localhost` or `[::1]`) is refused with 403, so a web page cannot reach the
+//! API through DNS rebinding; a request that changes anything (any method but GET, HEAD and
+//! OPTIONS) needs `Authorization: Bearer <token>`, the token the daemon writes to
+//! `.servio/admin.token` (0600) at start, or gets 401. No CORS header is ever sent.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +29,7 @@ const INDEX_HEADER: HeaderName = HeaderName::from_static("x-servio-index");
 const MAX_WAIT: Duration = Duration::from_secs(300);
 
 pub fn router(daemon: Arc<Daemon>) -> Router {
+    let guard_state = daemon.clone();
     Router::new()
         .route(
             "/health",
@@ -46,7 +53,73 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
                 "no such endpoint".into(),
             )
         })
+        .layer(axum::middleware::from_fn_with_state(guard_state, guard))
         .with_state(daemon)
+}
+
+/// Who may ask what: see the module docs.
+async fn guard(
+    State(daemon): State<Arc<Daemon>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if !host.is_some_and(|h| is_loopback_host(h, daemon.admin_port)) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "foreign_host",
+            "the admin API answers only requests addressed to 127.0.0.1, localhost or [::1]".into(),
+        );
+    }
+    let reads = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if !reads {
+        let presented = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "));
+        if !presented.is_some_and(|token| same_secret(token, &daemon.admin_token)) {
+            let mut response = error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "changes need `Authorization: Bearer <token>`, the token in .servio/admin.token"
+                    .into(),
+            );
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+/// `127.0.0.1:PORT`, `localhost:PORT` or `[::1]:PORT` (names compared without case).
+pub fn is_loopback_host(host: &str, port: u16) -> bool {
+    let Some((name, given)) = host.rsplit_once(':') else {
+        return false;
+    };
+    given.parse::<u16>() == Ok(port)
+        && ["127.0.0.1", "localhost", "[::1]"]
+            .iter()
+            .any(|allowed| name.eq_ignore_ascii_case(allowed))
+}
+
+/// Compares a presented token with the secret in time that does not depend on where they
+/// differ.
+fn same_secret(presented: &str, secret: &str) -> bool {
+    presented.len() == secret.len()
+        && presented
+            .bytes()
+            .zip(secret.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
 }
 
 fn error(status: StatusCode, code: &str, message: String) -> Response {
@@ -239,4 +312,38 @@ async fn metrics(State(daemon): State<Arc<Daemon>>) -> Response {
         out,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_hosts_with_the_admin_port_pass() {
+        #[rustfmt::skip]
+        let table = [
+            ("127.0.0.1:2999", true),
+            ("localhost:2999", true),
+            ("LOCALHOST:2999", true),
+            ("[::1]:2999", true),
+            ("127.0.0.1", false),
+            ("127.0.0.1:3000", false),
+            ("evil.example:2999", false),
+            ("127.0.0.1.evil.example:2999", false),
+            ("localhost.:2999", false),
+            ("", false),
+            ("[::1]", false),
+        ];
+        for (host, allowed) in table {
+            assert_eq!(is_loopback_host(host, 2999), allowed, "{host:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abd", "abc"));
+        assert!(!same_secret("ab", "abc"));
+        assert!(!same_secret("", "abc"));
+    }
 }

@@ -53,6 +53,9 @@ pub struct Daemon {
     pub registry: Arc<Registry>,
     pub supervisor: Arc<Supervisor>,
     pub admin_url: String,
+    pub admin_port: u16,
+    /// Writes to the admin API need it (`.servio/admin.token`).
+    pub admin_token: String,
     pub gateway_url: Option<String>,
     /// The gateway, when the manifest declares one.
     pub gateway: Option<Gateway>,
@@ -164,6 +167,13 @@ pub async fn run(manifest: Manifest) -> Result<()> {
         .with_context(|| format!("cannot listen on 127.0.0.1:{} (admin API)", admin_port))?;
     let admin_port = admin_listener.local_addr()?.port();
     let admin_url = format!("http://127.0.0.1:{admin_port}");
+    let admin_token = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    crate::paths::write_atomic(&paths.admin_token(), admin_token.as_bytes(), 0o600)
+        .with_context(|| format!("cannot write {}", paths.admin_token().display()))?;
 
     let store = Arc::new(StateStore::new(
         paths.state_file(),
@@ -216,6 +226,8 @@ pub async fn run(manifest: Manifest) -> Result<()> {
         registry,
         supervisor: supervisor.clone(),
         admin_url: admin_url.clone(),
+        admin_port,
+        admin_token,
         gateway_url: gateway.as_ref().map(|g| format!("http://{}", g.addr())),
         gateway,
         shutdown: shutdown.clone(),
@@ -257,6 +269,7 @@ pub async fn run(manifest: Manifest) -> Result<()> {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), admin_task).await;
     let _ = std::fs::remove_file(paths.control_socket());
     let _ = std::fs::remove_file(paths.daemon_pid());
+    let _ = std::fs::remove_file(paths.admin_token());
     store.remove_file();
     tracing::info!("daemon stopped");
     Ok(())

@@ -167,8 +167,14 @@ impl Inner {
     }
 }
 
+/// Opens (creating, readable only by the owner: output may hold anything) for appending.
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
 }
 
 fn ignore_missing(result: io::Result<()>) -> io::Result<()> {

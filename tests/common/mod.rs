@@ -117,6 +117,12 @@ impl Project {
         pids
     }
 
+    /// `Authorization: Bearer <token>` for admin API writes, from .servio/admin.token.
+    pub fn admin_auth(&self) -> String {
+        let token = std::fs::read_to_string(self.file(".servio/admin.token")).expect("admin.token");
+        format!("Bearer {}", token.trim())
+    }
+
     /// The admin API base URL, from status.
     pub fn admin_url(&self) -> String {
         self.status_json()["admin_url"]
