@@ -1,6 +1,7 @@
 //! Unit tests of loading: `rules` has one table row per validation rule (exact line:col,
 //! key, message); `loading` covers defaults, launch resolution, start order and port checks.
 
+mod hostile;
 mod loading;
 mod rules;
 
