@@ -52,6 +52,7 @@ depends_on = ["web"]
 "#,
     );
     project.up(&[]);
+    let up_at = std::time::Instant::now();
     let before = pids(&project);
     assert_eq!(before.len(), 3, "{before:?}");
     let old_daemon = daemon_pid(&project);
@@ -91,6 +92,13 @@ depends_on = ["web"]
     assert!(up.stderr.contains("adopted 3 instance(s)"), "{up}");
     assert_eq!(pids(&project), before, "the same processes serve");
     assert_ne!(daemon_pid(&project), old_daemon);
+    // Their uptime goes on from when they started, not from the adoption.
+    let api = &project.instances("api")[0];
+    let since_up = up_at.elapsed().as_millis() as u64;
+    assert!(
+        api["uptime_ms"].as_u64().unwrap_or(0) + 20 >= since_up,
+        "{api} (up {since_up} ms ago)"
+    );
 
     // The adopted web instances are supervised: killed → restarted.
     let (victim_id, victim_pid, _) = before

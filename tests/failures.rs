@@ -185,3 +185,59 @@ port = {port}
     assert!(project.processes().is_empty());
     drop(holder);
 }
+
+#[test]
+fn another_process_answering_on_an_instance_s_port_does_not_make_it_healthy() {
+    // A port can be picked by two stacks at the same moment; whichever binds second fails,
+    // and the other stack's service then answers its probes. Here the instance never
+    // listens and this test answers on its port instead.
+    let port = servio::process::ports::pick_free_port(&|_| false);
+    let project = Project::new(&format!(
+        r#"
+[admin]
+port = 0
+[services.impostor]
+command = [{{fixture}}, "hang"]
+port = {port}
+health_check = {{ start_period = "100ms", interval = "100ms", liveness_threshold = 0 }}
+"#
+    ));
+    let mut up = project
+        .servio(&["up", "--timeout", "3s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("servio up");
+    wait_until(DEADLINE, || {
+        let spawned = project.file(".servio/control.sock").exists()
+            && project
+                .instances("impostor")
+                .first()
+                .is_some_and(|i| i["pid"].as_u64().is_some());
+        spawned.then_some(()).ok_or(())
+    })
+    .expect("the instance was spawned");
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("take its port");
+    let answering = std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            use std::io::{Read, Write};
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let output = wait_until(DEADLINE, || up.try_wait().ok().flatten().ok_or(()))
+        .map(|_| up.wait_with_output().expect("output"))
+        .expect("up finished");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let log = std::fs::read_to_string(project.file(".servio/daemon.log")).unwrap_or_default();
+    assert_eq!(output.status.code(), Some(1), "{stderr}\n{log}");
+    assert!(
+        stderr.contains("`impostor` did not become healthy"),
+        "{stderr}"
+    );
+    assert_ne!(project.instances("impostor")[0]["health"], "healthy");
+    project.down_and_assert_clean();
+    drop(answering);
+}

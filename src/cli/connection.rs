@@ -15,9 +15,15 @@ pub struct DaemonConnection {
 }
 
 impl DaemonConnection {
-    /// Connects to the stack's daemon; `None` when no daemon listens.
+    /// Connects to the stack's daemon; `None` when no daemon listens, or when the daemon
+    /// state.json names is gone (one killed a moment ago can still accept on its socket,
+    /// then drop the connection).
     pub fn connect(paths: &StatePaths) -> Option<Self> {
         let stream = UnixStream::connect(paths.control_socket()).ok()?;
+        let recorded = crate::daemon::state::read(&paths.state_file()).daemon;
+        if recorded.is_some_and(|d| !crate::process::is_same_process(d.pid, d.start_time)) {
+            return None;
+        }
         let reader = BufReader::new(stream.try_clone().ok()?);
         Some(DaemonConnection {
             writer: stream,

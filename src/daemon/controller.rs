@@ -725,6 +725,7 @@ impl Controller {
                 address,
                 port,
                 check: service.health_check.clone(),
+                owner: None,
             },
             cancel,
             None,

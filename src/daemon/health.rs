@@ -92,6 +92,10 @@ pub struct ProbeTarget {
     pub address: String,
     pub port: u16,
     pub check: HealthCheck,
+    /// The process group of a managed instance: until its first success, a probe counts
+    /// only when this group is what listens on the port (another stack's service may have
+    /// taken a port picked at the same moment, and answer in its place).
+    pub owner: Option<u32>,
 }
 
 /// Probes until `cancel` fires. Sends on `liveness` (once) when the liveness threshold is
@@ -110,6 +114,19 @@ pub async fn run_prober(
         let result = tokio::select! {
             _ = cancel.cancelled() => return,
             result = probe_once(&target.address, target.port, check) => result,
+        };
+        let result = match (result, target.owner) {
+            (Ok(()), Some(pgid)) if !ever_healthy => {
+                use crate::process::ports::{Listener, listener_of};
+                match listener_of(pgid, target.port) {
+                    Listener::Ours | Listener::Unknown => Ok(()),
+                    Listener::Others | Listener::Nobody => Err(format!(
+                        "port {} answered, but not from this instance",
+                        target.port
+                    )),
+                }
+            }
+            (result, _) => result,
         };
         let in_grace = !ever_healthy && started.elapsed() < check.start_period;
         match result {

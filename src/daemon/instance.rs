@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::Signal;
 use tokio::process::{Child, Command};
@@ -249,9 +249,12 @@ impl Actor {
         }
         self.port.number = record.port;
         self.shared.state.record(record.clone());
+        // Its uptime counts from when the process really started, not from the adoption.
+        let at = process::started_at(record.pid).unwrap_or_else(SystemTime::now);
         self.report(Event::Started {
             pid: Some(record.pid),
             port: record.port,
+            at,
         });
         tracing::info!(instance = %self.id, pid = record.pid, port = record.port, "adopted");
         Some(Process {
@@ -340,6 +343,7 @@ impl Actor {
         self.report(Event::Started {
             pid: Some(pid),
             port: self.port.number,
+            at: SystemTime::now(),
         });
         tracing::info!(instance = %self.id, pid, port = self.port.number, "started");
         Ok(Process {
@@ -361,6 +365,7 @@ impl Actor {
                 address: "127.0.0.1".to_string(),
                 port: self.port.number,
                 check: self.service.health_check.clone(),
+                owner: Some(pgid),
             },
             probes.clone(),
             Some(liveness_tx),

@@ -290,6 +290,7 @@ impl Supervisor {
                 address,
                 port: request.port,
                 check: template.health_check.clone(),
+                owner: None,
             },
             cancel,
             None,

@@ -22,6 +22,19 @@ pub fn start_time(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// When `pid` started, as wall-clock time: now minus its age, the age being the system's
+/// uptime (/proc/uptime) minus the process's start time since boot, both on the boot clock
+/// (the boot time in /proc/stat is whole seconds and drifts from the wall clock). `None`
+/// when it is gone.
+pub fn started_at(pid: u32) -> Option<std::time::SystemTime> {
+    let ticks = start_time(pid)?;
+    let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+    let uptime: f64 = uptime.split_whitespace().next()?.parse().ok()?;
+    let started = ticks as f64 / ticks_per_second()? as f64;
+    let age = std::time::Duration::from_secs_f64((uptime - started).max(0.0));
+    std::time::SystemTime::now().checked_sub(age)
+}
+
 /// True when `pid` still runs and is the process that had `started` as its start time.
 /// Zombies count as gone.
 pub fn is_same_process(pid: u32, started: u64) -> bool {
@@ -36,31 +49,29 @@ fn state_char(pid: u32) -> Option<char> {
     stat[stat.rfind(')')? + 1..].trim_start().chars().next()
 }
 
+/// The process group of `pid` (field 5 of /proc/PID/stat); `None` for a gone or zombie one.
+pub fn group_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?;
+    // After the state: ppid, then pgrp.
+    let pgrp = fields.nth(1)?.parse().ok()?;
+    (state != "Z").then_some(pgrp)
+}
+
 /// True while any process is left in process group `pgid` (zombies excluded).
 pub fn group_alive(pgid: u32) -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    entries.flatten().any(|entry| {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            return false;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return false;
-        };
-        let Some(close) = stat.rfind(')') else {
-            return false;
-        };
-        let mut fields = stat[close + 1..].split_whitespace();
-        let state = fields.next();
-        // fields after state: ppid, pgrp
-        let pgrp = fields.nth(1).and_then(|s| s.parse::<u32>().ok());
-        state != Some("Z") && pgrp == Some(pgid)
-    })
+    group_members(pgid).next().is_some()
+}
+
+/// The live processes of group `pgid`.
+pub fn group_members(pgid: u32) -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(move |pid| group_of(*pid) == Some(pgid))
 }
 
 /// Sends `signal` to every process in group `pgid`. Returns false when the group is gone
@@ -105,17 +116,19 @@ pub fn usage(pid: u32) -> Option<Usage> {
     let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
     let resident_pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     // SAFETY: sysconf only reads a system constant.
-    let (ticks, page) = unsafe {
-        (
-            libc::sysconf(libc::_SC_CLK_TCK),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    let ticks = u64::try_from(ticks).ok().filter(|t| *t > 0)?;
+    let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
     Some(Usage {
-        cpu_ms: (utime + stime) * 1000 / ticks,
-        rss_bytes: resident_pages * u64::try_from(page).ok()?,
+        cpu_ms: (utime + stime) * 1000 / ticks_per_second()?,
+        rss_bytes: resident_pages * page,
     })
+}
+
+/// The kernel's clock ticks per second, the unit of /proc's CPU and start times.
+fn ticks_per_second() -> Option<u64> {
+    // SAFETY: sysconf only reads a system constant.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|t| *t > 0)
 }
 
 /// Parses "SIGTERM", "TERM" or "15" into a signal.
@@ -143,6 +156,16 @@ mod tests {
         assert_eq!(start_time(me), Some(first));
         assert!(is_same_process(me, first));
         assert!(!is_same_process(me, first + 1));
+    }
+
+    #[test]
+    fn own_start_is_in_the_recent_past() {
+        let started = started_at(std::process::id()).expect("own start");
+        let age = std::time::SystemTime::now()
+            .duration_since(started)
+            .expect("started before now");
+        assert!(age < std::time::Duration::from_secs(3600), "{age:?}");
+        assert!(started_at(u32::MAX).is_none());
     }
 
     #[test]

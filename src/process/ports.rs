@@ -74,6 +74,43 @@ pub fn port_holder(port: u16) -> Option<String> {
     })
 }
 
+/// Who listens on a port, as seen from a process group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// A process of the group.
+    Ours,
+    /// Someone else: another stack's service that took a port picked at the same moment.
+    Others,
+    /// Nobody (any more).
+    Nobody,
+    /// /proc does not tell.
+    Unknown,
+}
+
+/// Who listens on `port`, from the point of view of process group `pgid`.
+pub fn listener_of(pgid: u32, port: u16) -> Listener {
+    let tables: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(table).ok())
+        .collect();
+    if tables.is_empty() {
+        return Listener::Unknown;
+    }
+    let wanted: Vec<String> = tables
+        .iter()
+        .flat_map(|text| listening_inodes(text, port))
+        .map(|inode| format!("socket:[{inode}]"))
+        .collect();
+    if wanted.is_empty() {
+        return Listener::Nobody;
+    }
+    if super::group_members(pgid).any(|pid| holds_socket(pid, &wanted)) {
+        Listener::Ours
+    } else {
+        Listener::Others
+    }
+}
+
 /// Inodes of sockets in LISTEN state (0A) on `port`, from a /proc/net/tcp{,6} table.
 fn listening_inodes(table: &str, port: u16) -> Vec<u64> {
     table
@@ -133,6 +170,17 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn tells_whose_group_listens_on_a_port() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let own = crate::process::group_of(std::process::id()).expect("own group");
+        assert_eq!(listener_of(own, port), Listener::Ours);
+        assert_eq!(listener_of(own + 1, port), Listener::Others);
+        drop(listener);
+        assert_eq!(listener_of(own, port), Listener::Nobody);
     }
 
     #[test]

@@ -8,9 +8,13 @@ use crate::protocol::Health;
 /// Something that happened to an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A process was spawned or adopted (`pid`), or an outside instance registered (no pid):
-    /// probes begin.
-    Started { pid: Option<u32>, port: u16 },
+    /// A process was spawned or adopted (`pid`, running since `at`), or an outside instance
+    /// registered (no pid): probes begin.
+    Started {
+        pid: Option<u32>,
+        port: u16,
+        at: std::time::SystemTime,
+    },
     /// A probe passed.
     ProbePassed,
     /// `unhealthy_threshold` consecutive probes failed (readiness).
@@ -86,6 +90,7 @@ mod tests {
         let started = Event::Started {
             pid: Some(7),
             port: 3000,
+            at: std::time::SystemTime::now(),
         };
         let failed = Event::StartFailed {
             why: "port taken".into(),

@@ -72,11 +72,11 @@ impl InstanceEntry {
         let now = SystemTime::now();
         self.health = next;
         match event {
-            Event::Started { pid, port } => {
+            Event::Started { pid, port, at } => {
                 self.pid = pid;
                 self.port = port;
                 self.since = now;
-                self.started = pid.map(|_| now);
+                self.started = pid.map(|_| at);
             }
             Event::Ended { why, .. } | Event::StartFailed { why } => {
                 self.pid = None;
