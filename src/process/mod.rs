@@ -3,6 +3,7 @@
 
 pub mod exit;
 pub mod ports;
+pub mod sockets;
 pub mod stop;
 
 pub use exit::ExitWatch;

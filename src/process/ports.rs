@@ -46,11 +46,7 @@ fn below_ephemeral_range() -> Option<std::ops::Range<u16>> {
 /// The process listening on `port`, as "pid 1234 (python3)", when /proc tells.
 /// Sockets of other users' processes are invisible without privileges: then `None`.
 pub fn port_holder(port: u16) -> Option<String> {
-    let inodes: Vec<u64> = ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .flat_map(|text| listening_inodes(&text, port))
-        .collect();
+    let inodes = listening_inodes_on(port)?;
     if inodes.is_empty() {
         return None;
     }
@@ -89,26 +85,62 @@ pub enum Listener {
 
 /// Who listens on `port`, from the point of view of process group `pgid`.
 pub fn listener_of(pgid: u32, port: u16) -> Listener {
-    let tables: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .filter_map(|table| std::fs::read_to_string(table).ok())
-        .collect();
-    if tables.is_empty() {
+    let Some(inodes) = listening_inodes_on(port) else {
         return Listener::Unknown;
-    }
-    let wanted: Vec<String> = tables
-        .iter()
-        .flat_map(|text| listening_inodes(text, port))
-        .map(|inode| format!("socket:[{inode}]"))
-        .collect();
-    if wanted.is_empty() {
+    };
+    if inodes.is_empty() {
         return Listener::Nobody;
     }
-    if super::group_members(pgid).any(|pid| holds_socket(pid, &wanted)) {
+    let wanted: Vec<String> = inodes
+        .iter()
+        .map(|inode| format!("socket:[{inode}]"))
+        .collect();
+    let leader_holds = super::group_of(pgid) == Some(pgid) && holds_socket(pgid, &wanted);
+    if leader_holds || super::group_members(pgid).any(|pid| holds_socket(pid, &wanted)) {
         Listener::Ours
     } else {
         Listener::Others
     }
+}
+
+/// Inodes of the sockets listening on `port`: from the kernel's sock_diag, or where that is
+/// refused, from /proc's tables; `None` when neither tells.
+fn listening_inodes_on(port: u16) -> Option<Vec<u64>> {
+    if let Ok(inodes) = super::sockets::listening_inodes(port) {
+        return Some(inodes);
+    }
+    let tables: Vec<String> = LISTEN_TABLES
+        .iter()
+        .filter_map(|table| listening_section(table))
+        .collect();
+    (!tables.is_empty()).then(|| {
+        tables
+            .iter()
+            .flat_map(|text| listening_inodes(text, port))
+            .collect()
+    })
+}
+
+/// The kernel's tables of TCP sockets, IPv4 and IPv6.
+const LISTEN_TABLES: [&str; 2] = ["/proc/net/tcp", "/proc/net/tcp6"];
+
+/// The header and the LISTEN lines of a /proc/net/tcp{,6} table. The kernel writes the
+/// listening sockets first, then every other one (established, TIME_WAIT: tens of thousands
+/// on a busy machine, 15 ms to generate); reading stops at the first line past the
+/// listening ones, so the rest is never generated.
+fn listening_section(path: &str) -> Option<String> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).ok()?;
+    let mut section = String::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.ok()?;
+        if i > 0 && line.split_whitespace().nth(3) != Some("0A") {
+            break;
+        }
+        section.push_str(&line);
+        section.push('\n');
+    }
+    Some(section)
 }
 
 /// Inodes of sockets in LISTEN state (0A) on `port`, from a /proc/net/tcp{,6} table.
