@@ -628,22 +628,7 @@ impl Controller {
     /// gateway has no request in flight to it.
     async fn drain(&self, id: &str, grace: Duration) {
         self.registry().apply(&self.name, id, Event::Draining);
-        let Some(gateway) = &self.ctx.gateway else {
-            return;
-        };
-        let began = Instant::now();
-        let deadline = began + grace;
-        loop {
-            let settled = began.elapsed() >= DRAIN_SETTLE;
-            if settled && gateway.in_flight(&self.name, id) == 0 {
-                return;
-            }
-            if Instant::now() >= deadline {
-                tracing::warn!(instance = %id, "requests still in flight after {grace:?}; stopping anyway");
-                return;
-            }
-            tokio::time::sleep(DRAIN_CHECK).await;
-        }
+        wait_until_idle(self.ctx.gateway.as_ref(), &self.name, id, grace).await;
     }
 
     /// Stops every instance (drained, at once) and keeps them listed as stopped.
@@ -663,13 +648,7 @@ impl Controller {
             let gateway = self.ctx.gateway.clone();
             let name = self.name.clone();
             stops.spawn(async move {
-                if let Some(gateway) = gateway {
-                    let deadline = Instant::now() + grace;
-                    tokio::time::sleep(DRAIN_SETTLE).await;
-                    while gateway.in_flight(&name, &member.id) > 0 && Instant::now() < deadline {
-                        tokio::time::sleep(DRAIN_CHECK).await;
-                    }
-                }
+                wait_until_idle(gateway.as_ref(), &name, &member.id, grace).await;
                 member.handle.stop(grace).await;
             });
         }
@@ -759,6 +738,27 @@ impl Controller {
                 _ = self.registry().wait_past(index, wait) => {}
             }
         }
+    }
+}
+
+/// Waits (at most `grace`) until `gateway` has no request in flight to instance `id`, which
+/// has just left the healthy view: the second half of a drain.
+async fn wait_until_idle(gateway: Option<&Gateway>, service: &str, id: &str, grace: Duration) {
+    let Some(gateway) = gateway else {
+        return;
+    };
+    let began = Instant::now();
+    let deadline = began + grace;
+    loop {
+        let settled = began.elapsed() >= DRAIN_SETTLE;
+        if settled && gateway.in_flight(service, id) == 0 {
+            return;
+        }
+        if Instant::now() >= deadline {
+            tracing::warn!(instance = %id, "requests still in flight after {grace:?}; stopping anyway");
+            return;
+        }
+        tokio::time::sleep(DRAIN_CHECK).await;
     }
 }
 

@@ -144,7 +144,9 @@ pub async fn run(manifest: Manifest) -> Result<()> {
 
     // A daemon that died without `down` may have left its instances running: they are
     // adopted below, so their records stay in state.json until then.
-    let leftover = state::read(&paths.state_file());
+    let mut leftover = state::read(&paths.state_file());
+    // Only what still runs (same pid and start time) is adopted; checked once, here.
+    leftover.instances = state::still_running(&leftover);
 
     let pid = std::process::id();
     std::fs::write(paths.daemon_pid(), format!("{pid}\n"))
@@ -152,7 +154,7 @@ pub async fn run(manifest: Manifest) -> Result<()> {
 
     // Adopted instances know the admin API by the address they were started with: a port
     // servio picked (`port = 0`) is taken again when it can be.
-    let adopting = !state::still_running(&leftover).is_empty();
+    let adopting = !leftover.instances.is_empty();
     let earlier = |configured: u16, before: Option<u16>| match before {
         Some(port) if configured == 0 && adopting && !process::ports::port_in_use(port) => port,
         _ => configured,
@@ -184,7 +186,7 @@ pub async fn run(manifest: Manifest) -> Result<()> {
             }),
             admin_port,
             gateway_port: None,
-            instances: state::still_running(&leftover),
+            instances: leftover.instances.clone(),
             fingerprints: leftover.fingerprints.clone(),
         },
     ));

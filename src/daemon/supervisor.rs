@@ -217,13 +217,14 @@ impl Supervisor {
         }
     }
 
-    /// Takes over the instances a crashed daemon recorded that still run (same pid and
-    /// start time): each service's controller supervises them from now on. Services the
+    /// Takes over the instances a crashed daemon recorded (`leftover.instances`, already
+    /// narrowed to those still running): each service's controller supervises them from now
+    /// on. Services the
     /// manifest no longer has are adopted too, so that the next `up` stops them.
     pub async fn adopt(&self, leftover: &StateFile) {
         let manifest = self.manifest();
         let mut by_service: BTreeMap<String, Vec<InstanceRecord>> = BTreeMap::new();
-        for record in super::state::still_running(leftover) {
+        for record in leftover.instances.iter().cloned() {
             by_service
                 .entry(record.service.clone())
                 .or_default()
