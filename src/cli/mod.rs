@@ -47,7 +47,7 @@ pub struct Cli {
 enum Command {
     /// Write a starter services.toml in the current folder (never overwrites)
     Init(init::InitArgs),
-    /// Start the stack (or just SERVICE... and their dependencies) and wait until healthy
+    /// Start the stack (or SERVICE... with their dependencies), applying services.toml edits, and wait until healthy
     Up(up::UpArgs),
     /// Show every service and instance: pid, port, health, restarts, uptime
     #[command(alias = "ps")]
