@@ -1,6 +1,8 @@
 //! The per-instance circuit breaker as a pure state machine: no clock, no locks, no I/O.
 //!
-//! Closed → Open after `failure_threshold` consecutive failures. Open ejects the instance for a
+//! Closed → Open after `failure_threshold` consecutive failures, or at once when the instance
+//! could not be reached at all (a refused connection: nothing listens there, typically a
+//! process that just died; nginx's `max_fails=1` for the same reason). Open ejects the instance for a
 //! penalty of `base_ejection · 2^(streak-1)` capped at `max_ejection`, shortened by up to
 //! `jitter` of itself so ejected instances do not all come back at once. When the penalty is
 //! over the breaker is HalfOpen: exactly one probe goes through; its success closes the breaker
@@ -11,6 +13,38 @@
 //! from counting against the state that followed it.
 
 use std::time::{Duration, Instant};
+
+/// How a try ended, as the breaker counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Any answer the caller asked for.
+    Served,
+    /// 502/503/504, a timeout or a broken connection: ejects after `failure_threshold` in a row.
+    Failed,
+    /// No connection could be made: ejects at once.
+    Unreachable,
+}
+
+impl From<&super::Outcome> for Verdict {
+    fn from(outcome: &super::Outcome) -> Self {
+        match outcome {
+            super::Outcome::ConnectFailed => Verdict::Unreachable,
+            failure if failure.is_failure() => Verdict::Failed,
+            _ => Verdict::Served,
+        }
+    }
+}
+
+impl From<bool> for Verdict {
+    /// `true`: a counted failure.
+    fn from(failed: bool) -> Self {
+        if failed {
+            Verdict::Failed
+        } else {
+            Verdict::Served
+        }
+    }
+}
 
 /// How the breakers of one service behave.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -201,11 +235,13 @@ impl Breaker {
     pub fn record(
         &mut self,
         ticket: Ticket,
-        failed: bool,
+        verdict: impl Into<Verdict>,
         now: Instant,
         config: &BreakerConfig,
         unit: f64,
     ) {
+        let verdict = verdict.into();
+        let failed = verdict != Verdict::Served;
         match (ticket.kind, self.state) {
             (TicketKind::Probe, State::HalfOpen { probing: true })
                 if ticket.epoch == self.ejections =>
@@ -227,7 +263,9 @@ impl Breaker {
             (_, State::Closed) if ticket.epoch == self.ejections => {
                 if failed {
                     self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-                    if self.consecutive_failures >= config.failure_threshold.max(1) {
+                    if self.consecutive_failures >= config.failure_threshold.max(1)
+                        || verdict == Verdict::Unreachable
+                    {
                         self.trip(now, config, unit);
                     }
                 } else {

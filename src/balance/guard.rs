@@ -47,6 +47,17 @@ impl Permit {
         self.service.pick_at(candidates, exclude, now)
     }
 
+    /// The service's backoff and budget settings.
+    pub fn retry_config(&self) -> super::RetryConfig {
+        self.service.config.retry
+    }
+
+    /// Counts a try moved to another instance because nothing reached the first (no
+    /// budget needed: it adds no load anywhere).
+    pub fn reroute(&self) {
+        self.service.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Asks the retry budget for one retry; `None` means do not retry. Hold the token for the
     /// duration of the retry.
     pub fn try_retry(&self) -> Option<RetryToken> {
@@ -135,7 +146,7 @@ impl Attempt {
             let unit = fastrand::f64();
             self.slot
                 .breaker()
-                .record(ticket, outcome.is_failure(), now, &self.slot.config, unit);
+                .record(ticket, outcome, now, &self.slot.config, unit);
         }
     }
 }

@@ -3,35 +3,24 @@
 //!
 //! # Using it on a request path
 //!
-//! ```no_run
-//! use servio::balance::{Balancer, Outcome, is_idempotent, may_retry};
-//! use servio::protocol::Instance;
+//! A caller admits the request under the service's cap, then hands its [`Transport`] (how a
+//! try reaches an instance, and what the caller makes of failures) to the one loop of tries,
+//! [`tries::run`]: the gateway's fast path and hyper path and the service client all do.
 //!
-//! async fn proxy(balancer: &Balancer, instances: &[Instance], method: &http::Method) -> Outcome {
+//! ```no_run
+//! use servio::balance::{Balancer, Limits, Transport};
+//!
+//! async fn call<T: Transport>(balancer: &Balancer, transport: &mut T, limits: &Limits)
+//!     -> Option<T::Reply> {
 //!     let service = balancer.service("menu-service"); // or keep this Arc per route
-//!     let Ok(permit) = service.admit() else {
-//!         return Outcome::Status(http::StatusCode::SERVICE_UNAVAILABLE); // over the cap
-//!     };
-//!     let mut tried: Vec<String> = Vec::new();
-//!     let mut _retry = None; // the budget's token, held while the retry runs
-//!     loop {
-//!         let exclude: Vec<&str> = tried.iter().map(String::as_str).collect();
-//!         let Ok(mut attempt) = permit.pick(instances, &exclude) else {
-//!             return Outcome::Status(http::StatusCode::SERVICE_UNAVAILABLE);
-//!         };
-//!         let outcome = send(&instances[attempt.index()]).await;
-//!         attempt.record(&outcome); // keep `attempt` alive while the body streams
-//!         let retry = tried.len() as u32 + 1;
-//!         if retry > 1 || !may_retry(is_idempotent(method), outcome.was_sent(), &outcome) {
-//!             return outcome;
-//!         }
-//!         let Some(token) = permit.try_retry() else { return outcome };
-//!         _retry = Some(token);
-//!         tried.push(attempt.id().to_owned());
-//!         tokio::time::sleep(service.config().retry.backoff(retry)).await;
-//!     }
+//!     let permit = service.admit().ok()?; // over the cap: answer 503 at once
+//!     let mut retries = 0;
+//!     let answered = servio::balance::tries::run(permit, transport, limits, &mut retries)
+//!         .await
+//!         .ok()?;
+//!     // Keep `answered.hold` while the reply's body streams: the instance stays in flight.
+//!     Some(answered.reply)
 //! }
-//! # async fn send(_: &Instance) -> Outcome { Outcome::Timeout }
 //! ```
 //!
 //! # Layout
@@ -40,7 +29,8 @@
 //! - [`pick`]: power of two choices and round robin as pure functions over loads.
 //! - [`service`]: one service's shared state: in-flight counters, breakers, cap, budget.
 //! - [`guard`]: what a request holds: [`Permit`], [`Attempt`], [`RetryToken`].
-//! - [`retry`]: what may be retried, backoff, budget sizing.
+//! - [`retry`]: what may be retried, what follows a try ([`retry::next`]), backoff, budget sizing.
+//! - [`tries`]: the one loop of tries every caller runs its requests through.
 //! - [`outcome`], [`stats`]: what callers report and what they can read back.
 
 pub mod breaker;
@@ -50,6 +40,7 @@ pub mod pick;
 pub mod retry;
 pub mod service;
 pub mod stats;
+pub mod tries;
 
 #[cfg(test)]
 mod tests;
@@ -64,6 +55,7 @@ pub use pick::Strategy;
 pub use retry::{RetryConfig, is_idempotent, may_retry};
 pub use service::{Endpoint, Overloaded, PickError, ServiceBalancer};
 pub use stats::{InstanceStats, ServiceStats};
+pub use tries::{Answered, Hold, Limits, Transport, TryError};
 
 /// How every service behind one balancer is balanced.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -23,6 +23,62 @@ pub fn may_retry(idempotent: bool, sent: bool, outcome: &Outcome) -> bool {
     outcome.is_failure() && (!sent || idempotent)
 }
 
+/// How one try ended, with everything [`next`] needs to decide what follows it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TryEnd {
+    pub outcome: Outcome,
+    /// The request may be sent twice (see [`is_idempotent`]).
+    pub idempotent: bool,
+    /// The whole request can still be sent again (its body was kept).
+    pub replayable: bool,
+    /// Retries taken so far, and the most allowed.
+    pub retries: u32,
+    pub max_retries: u32,
+    /// A healthy instance not tried yet exists.
+    pub untried: bool,
+    /// Until the whole request's deadline.
+    pub time_left: Duration,
+}
+
+/// What follows a try.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Next {
+    /// The try's answer (or failure) is the request's.
+    Stop,
+    /// Try another instance after `after`; `budgeted` retries need the budget's grant.
+    Retry { after: Duration, budgeted: bool },
+}
+
+/// Decides what follows a try: the one retry policy of the gateway and the service client.
+/// A try that never reached its instance (nothing sent: the connection was refused) moves
+/// to another instance at once and outside the budget: it adds no load anywhere, it only
+/// routes around an instance that is gone. Anything sent is retried only when
+/// [`may_retry`] allows, after the jittered backoff (`unit` picks the jitter, see
+/// [`RetryConfig::backoff_with`]), with the budget's grant, and only if the backoff ends
+/// before the deadline.
+pub fn next(end: &TryEnd, config: &RetryConfig, unit: f64) -> Next {
+    let sent = end.outcome.was_sent();
+    let allowed = end.retries < end.max_retries
+        && may_retry(end.idempotent, sent, &end.outcome)
+        && end.replayable
+        && end.untried;
+    if !allowed {
+        return Next::Stop;
+    }
+    let after = if sent {
+        config.backoff_with(end.retries.saturating_add(1), unit)
+    } else {
+        Duration::ZERO
+    };
+    if after >= end.time_left {
+        return Next::Stop;
+    }
+    Next::Retry {
+        after,
+        budgeted: sent,
+    }
+}
+
 /// Backoff between attempts and the retry budget of one service.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryConfig {

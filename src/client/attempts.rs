@@ -1,10 +1,15 @@
-//! One call end to end: resolve the service, take a place under its concurrency cap, pick an
-//! instance, send, report the outcome to its breaker, retry on another instance where that is
-//! safe and the budget allows, and turn the last try into a [`Reply`] or a [`ClientError`].
+//! One call end to end: resolve the service, take a place under its concurrency cap, then
+//! the balancer's one loop of tries ([`crate::balance::tries`], the same as the gateway's)
+//! over the newest cached view, and turn the last try into a [`Reply`] or a [`ClientError`].
 
+use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::balance::{PickError, RetryToken, may_retry};
+use http::StatusCode;
+use tokio::time::Instant;
+
+use crate::balance::{self, Limits, Outcome, TryError};
+use crate::protocol::Instance;
 
 use super::call::{Call, Reply};
 use super::discovery::Resolved;
@@ -19,70 +24,139 @@ pub(super) async fn call(inner: &Inner, service: &str, call: &Call) -> Result<Re
         )));
     }
     call.check()?;
+    let began = Instant::now();
     let balancer = inner.balancer.service(service);
-    let mut resolved = inner.discovery.resolve(service, &balancer).await?;
+    let resolved = inner.discovery.resolve(service, &balancer).await?;
     let permit = balancer
         .admit()
         .map_err(|overloaded| ClientError::Unavailable {
             service: service.to_owned(),
             reason: overloaded.to_string(),
         })?;
-    let idempotent = call.is_idempotent();
-    let mut tried: Vec<String> = Vec::new();
-    let mut _retry: Option<RetryToken> = None;
-    loop {
-        let exclude: Vec<&str> = tried.iter().map(String::as_str).collect();
-        let mut attempt = match permit.pick(&resolved.instances, &exclude) {
-            Ok(attempt) => attempt,
-            Err(PickError::NoInstance | PickError::AllExcluded) => {
-                return Err(ClientError::NoHealthyInstance {
-                    service: service.to_owned(),
-                });
-            }
-        };
-        let Some(instance) = resolved.instances.get(attempt.index()) else {
-            return Err(ClientError::NoHealthyInstance {
-                service: service.to_owned(),
-            });
-        };
-        let result =
-            transport::send(&inner.http, instance, call, inner.options.per_try_timeout).await;
-        let outcome = result.outcome();
-        attempt.record(&outcome);
-        tried.push(attempt.id().to_owned());
-        drop(attempt);
-
-        let retries_used = (tried.len() - 1) as u32;
-        if retries_used < inner.options.retries
-            && may_retry(idempotent, outcome.was_sent(), &outcome)
-        {
-            // The view may have changed while this try ran; retry against the newest one.
-            if let Some(latest) = inner.discovery.latest(service) {
-                resolved = latest;
-            }
-            if has_untried(&resolved, &tried)
-                && let Some(token) = permit.try_retry()
-            {
-                _retry = Some(token);
-                tokio::time::sleep(balancer.config().retry.backoff(retries_used + 1)).await;
-                continue;
-            }
+    let limits = Limits {
+        idempotent: call.is_idempotent(),
+        retries: inner.options.retries,
+        per_try_timeout: inner.options.per_try_timeout,
+        deadline: began + inner.options.timeout,
+    };
+    let mut calling = Calling {
+        inner,
+        service,
+        call,
+        first: resolved,
+    };
+    let mut retries = 0;
+    match balance::tries::run(permit, &mut calling, &limits, &mut retries).await {
+        Ok(answered) => {
+            let instance = answered.hold.attempt.id().to_owned();
+            finish(service, answered.reply, &instance, retries as usize + 1)
         }
-        return finish(service, result, &tried);
+        Err(Ended::Tried { instance, tried }) => {
+            finish(service, tried, &instance, retries as usize + 1)
+        }
+        Err(Ended::NoInstance) => Err(ClientError::NoHealthyInstance {
+            service: service.to_owned(),
+        }),
     }
 }
 
-fn has_untried(resolved: &Arc<Resolved>, tried: &[String]) -> bool {
-    resolved
-        .instances
-        .iter()
-        .any(|instance| !tried.contains(&instance.id))
+/// One call's tries as the balancer's loop sees them.
+struct Calling<'a> {
+    inner: &'a Inner,
+    service: &'a str,
+    call: &'a Call,
+    /// The view the call was resolved with, until the cache has a newer one.
+    first: Arc<Resolved>,
 }
 
-/// The caller's view of the last try.
-pub(super) fn finish(service: &str, result: Tried, tried: &[String]) -> Result<Reply, ClientError> {
-    let instance = tried.last().map_or("", String::as_str);
-    let tries = match tried.len() {
+/// The instances of one cached view.
+struct Listed(Arc<Resolved>);
+
+impl Deref for Listed {
+    type Target = [Instance];
+
+    fn deref(&self) -> &[Instance] {
+        &self.0.instances
+    }
+}
+
+/// How a call ended without an answer to return.
+enum Ended {
+    Tried { instance: String, tried: Tried },
+    NoInstance,
+}
+
+impl balance::Transport for Calling<'_> {
+    type Instance = Instance;
+    type View = Listed;
+    type Reply = Tried;
+    type Failure = Ended;
+
+    fn candidates(&self) -> Listed {
+        // The view may have changed while a try ran; every try uses the newest one.
+        Listed(
+            self.inner
+                .discovery
+                .latest(self.service)
+                .unwrap_or_else(|| Arc::clone(&self.first)),
+        )
+    }
+
+    async fn send(&mut self, instance: &Instance) -> Result<Tried, TryError<Ended>> {
+        let tried = transport::send(&self.inner.http, instance, self.call).await;
+        match tried.outcome() {
+            Outcome::Status(_) => Ok(tried),
+            outcome => Err(TryError::Failed(
+                outcome,
+                Ended::Tried {
+                    instance: instance.id.clone(),
+                    tried,
+                },
+            )),
+        }
+    }
+
+    fn status(reply: &Tried) -> StatusCode {
+        match reply.outcome() {
+            Outcome::Status(status) => status,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    fn replayable(&self) -> bool {
+        true
+    }
+
+    fn timed_out(&self, instance: &Instance) -> Ended {
+        Ended::Tried {
+            instance: instance.id.clone(),
+            tried: Tried::Timeout,
+        }
+    }
+
+    fn unavailable(&self, instance: &Instance, status: StatusCode) -> Ended {
+        Ended::Tried {
+            instance: instance.id.clone(),
+            tried: Tried::Answered {
+                status,
+                body: Default::default(),
+            },
+        }
+    }
+
+    fn no_instance(&self) -> Ended {
+        Ended::NoInstance
+    }
+}
+
+/// The caller's view of the last try, on `instance`, after `tries` tries in all.
+pub(super) fn finish(
+    service: &str,
+    result: Tried,
+    instance: &str,
+    tries: usize,
+) -> Result<Reply, ClientError> {
+    let tries = match tries {
         0 | 1 => String::new(),
         n => format!(" (tried {n} instances)"),
     };

@@ -13,6 +13,8 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Further tries after the first, each on another instance, where retrying is safe (1).
     pub retries: u32,
+    /// The whole call, every try and backoff included (5 s).
+    pub timeout: Duration,
     /// How long the first call to a service waits for the registry's answer (5 s).
     pub registry_timeout: Duration,
     /// How long the registry holds a watch query open before answering "no change" (30 s).
@@ -29,6 +31,7 @@ impl Default for ClientOptions {
             per_try_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(1),
             retries: 1,
+            timeout: Duration::from_secs(5),
             registry_timeout: Duration::from_secs(5),
             watch_wait: Duration::from_secs(30),
             pool_idle_timeout: Duration::from_secs(30),

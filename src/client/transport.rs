@@ -1,8 +1,7 @@
 //! HTTP/1.1 to instances: one pooled keep-alive client per [`super::ServiceClient`], and one try
-//! of a call on one instance under the per-try timeout.
+//! of a call on one instance.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
@@ -69,13 +68,8 @@ pub(super) fn authority(instance: &Instance) -> String {
     }
 }
 
-/// Sends `call` to `instance` and reads the whole reply, all within `timeout`.
-pub(super) async fn send(
-    http: &HttpClient,
-    instance: &Instance,
-    call: &Call,
-    timeout: Duration,
-) -> Tried {
+/// Sends `call` to `instance` and reads the whole reply (the caller bounds it in time).
+pub(super) async fn send(http: &HttpClient, instance: &Instance, call: &Call) -> Tried {
     let uri = format!("http://{}{}", authority(instance), call.path);
     let mut builder = Request::builder()
         .method(call.method.clone())
@@ -89,28 +83,21 @@ pub(super) async fn send(
         // The path was checked before; only a malformed instance address gets here.
         Err(error) => return Tried::ConnectFailed(format!("bad address {uri}: {error}")),
     };
-    let exchange = async {
-        let response = match http.request(request).await {
-            Ok(response) => response,
-            Err(error) if error.is_connect() => return Tried::ConnectFailed(root_cause(&error)),
-            Err(error) => return Tried::Broken(root_cause(&error)),
-        };
-        let status = response.status();
-        match Limited::new(response.into_body(), MAX_REPLY_BYTES)
-            .collect()
-            .await
-        {
-            Ok(body) => Tried::Answered {
-                status,
-                body: body.to_bytes(),
-            },
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-                Tried::TooLarge { status }
-            }
-            Err(error) => Tried::Broken(root_cause(&*error)),
-        }
+    let response = match http.request(request).await {
+        Ok(response) => response,
+        Err(error) if error.is_connect() => return Tried::ConnectFailed(root_cause(&error)),
+        Err(error) => return Tried::Broken(root_cause(&error)),
     };
-    tokio::time::timeout(timeout, exchange)
+    let status = response.status();
+    match Limited::new(response.into_body(), MAX_REPLY_BYTES)
+        .collect()
         .await
-        .unwrap_or(Tried::Timeout)
+    {
+        Ok(body) => Tried::Answered {
+            status,
+            body: body.to_bytes(),
+        },
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Tried::TooLarge { status },
+        Err(error) => Tried::Broken(root_cause(&*error)),
+    }
 }

@@ -17,8 +17,6 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use crate::balance::{Attempt, Permit, RetryToken};
-
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The client sent more than the gateway's `max_body`.
@@ -199,13 +197,7 @@ impl Body for UpstreamBody {
     }
 }
 
-/// What a request holds from the balancer while its reply streams.
-#[derive(Debug)]
-pub struct Hold {
-    pub attempt: Attempt,
-    pub permit: Permit,
-    pub retry: Option<RetryToken>,
-}
+pub use crate::balance::Hold;
 
 /// The body of every response the gateway sends.
 #[derive(Debug)]

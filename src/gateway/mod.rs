@@ -79,6 +79,9 @@ impl crate::balance::Endpoint for Endpoint {
 pub struct Gateway {
     proxy: Arc<proxy::Proxy>,
     addr: SocketAddr,
+    /// The client-connection slots; a held gateway starts with none (see [`Gateway::open`]).
+    slots: Arc<tokio::sync::Semaphore>,
+    opened: Arc<std::sync::Once>,
 }
 
 impl Gateway {
@@ -90,11 +93,50 @@ impl Gateway {
         view: watch::Receiver<Arc<HealthyView>>,
         shutdown: CancellationToken,
     ) -> std::io::Result<(Gateway, tokio::task::JoinHandle<()>)> {
+        let (gateway, task) = Self::start_held(config, port, view, shutdown).await?;
+        gateway.open();
+        Ok((gateway, task))
+    }
+
+    /// Like [`Gateway::start`], but the port only listens: connections wait in the kernel's
+    /// backlog, unanswered, until [`Gateway::open`]. A daemon that adopts a crashed one's
+    /// instances opens once their health is known, so the first clients back are not told
+    /// "no healthy instance" about instances that serve.
+    pub async fn start_held(
+        config: GatewayConfig,
+        port: u16,
+        view: watch::Receiver<Arc<HealthyView>>,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<(Gateway, tokio::task::JoinHandle<()>)> {
         let proxy = Arc::new(proxy::Proxy::new(config, view));
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
-        let (addr, task) = server::start(port, proxy.clone(), workers, shutdown.clone())?;
+        let slots = Arc::new(tokio::sync::Semaphore::new(0));
+        let (addr, task) = server::start(
+            port,
+            proxy.clone(),
+            workers,
+            slots.clone(),
+            shutdown.clone(),
+        )?;
         tokio::spawn(proxy::forget_departed(proxy.clone(), shutdown));
-        Ok((Gateway { proxy, addr }, task))
+        let opened = Arc::new(std::sync::Once::new());
+        Ok((
+            Gateway {
+                proxy,
+                addr,
+                slots,
+                opened,
+            },
+            task,
+        ))
+    }
+
+    /// Starts accepting client connections, up to `max_connections` at once (idempotent).
+    pub fn open(&self) {
+        self.opened.call_once(|| {
+            self.slots
+                .add_permits(self.proxy.config.max_connections as usize)
+        });
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -37,10 +37,12 @@ use super::{DRAIN_TIMEOUT, MAX_HEADER_BYTES, POOL_IDLE_TIMEOUT, general};
 /// Starts `workers` threads serving `127.0.0.1:port` until `shutdown`; returns the address
 /// and a task that ends when every worker has drained. Each worker has its own listening
 /// socket on the port (SO_REUSEPORT), so the kernel spreads connections over the workers.
+/// A connection is accepted only with one of `slots` (`max_connections` once open).
 pub fn start(
     port: u16,
     proxy: Arc<Proxy>,
     workers: usize,
+    slots: Arc<Semaphore>,
     shutdown: CancellationToken,
 ) -> io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     // Every socket is bound before any thread starts: a failure leaves nothing running.
@@ -70,7 +72,6 @@ pub fn start(
         };
         bound.push((runtime, listener));
     }
-    let slots = Arc::new(Semaphore::new(proxy.config.max_connections as usize));
     let mut finished = Vec::new();
     for (worker, (runtime, listener)) in bound.into_iter().enumerate() {
         let (proxy, slots, shutdown) = (proxy.clone(), slots.clone(), shutdown.clone());

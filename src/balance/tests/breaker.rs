@@ -3,12 +3,14 @@
 use std::time::{Duration, Instant};
 
 use super::at;
-use crate::balance::breaker::{Breaker, BreakerConfig, BreakerState, Ticket, TicketKind};
+use crate::balance::breaker::{Breaker, BreakerConfig, BreakerState, Ticket, TicketKind, Verdict};
 
 #[derive(Debug, Clone, Copy)]
 enum Act {
     /// A request is let through and ends at once: failed or not.
     Req(bool),
+    /// A request is let through and finds nothing listening (connection refused).
+    Refused,
     /// A request is refused.
     Denied,
     /// A request is let through with this kind of ticket and kept in flight.
@@ -51,6 +53,12 @@ fn run(name: &str, steps: &[Step]) {
                     .allow(now)
                     .unwrap_or_else(|| panic!("{name} step {number}: refused"));
                 breaker.record(ticket, failed, now, &config, 0.0);
+            }
+            Refused => {
+                let ticket = breaker
+                    .allow(now)
+                    .unwrap_or_else(|| panic!("{name} step {number}: refused"));
+                breaker.record(ticket, Verdict::Unreachable, now, &config, 0.0);
             }
             Denied => assert_eq!(
                 breaker.allow(now),
@@ -115,6 +123,24 @@ fn transitions() {
         (
             "opens after five consecutive failures",
             FIVE_FAILURES.to_vec(),
+        ),
+        (
+            "an instance nothing listens on is ejected at once",
+            vec![
+                (0, Req(false), Closed(0)),
+                (0, Refused, Open(1000)),
+                (999, Denied, Open(1000)),
+                (1000, Take(TicketKind::Probe), HalfOpen),
+                (1001, Finish(false), Closed(0)),
+            ],
+        ),
+        (
+            "a refusal after other failures ejects too",
+            vec![
+                (0, Req(true), Closed(1)),
+                (0, Req(true), Closed(2)),
+                (0, Refused, Open(1000)),
+            ],
         ),
         (
             "open refuses until the penalty ends",

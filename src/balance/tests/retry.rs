@@ -119,3 +119,144 @@ fn budget_allowance() {
     };
     assert_eq!(odd.allowance(100), 0);
 }
+
+#[test]
+fn what_follows_a_try() {
+    use crate::balance::retry::{Next, TryEnd, next};
+    let config = RetryConfig::default();
+    let ms = Duration::from_millis;
+    let status = |code: u16| Outcome::Status(StatusCode::from_u16(code).expect("a status"));
+    let end = TryEnd {
+        outcome: Outcome::Broken,
+        idempotent: true,
+        replayable: true,
+        retries: 0,
+        max_retries: 1,
+        untried: true,
+        time_left: ms(10_000),
+    };
+    let retry = |after| Next::Retry {
+        after,
+        budgeted: true,
+    };
+    // (the try's end, what follows; jitter unit 1.0: the first backoff is 25 ms)
+    let table = [
+        (end, retry(ms(25))),
+        (
+            TryEnd {
+                outcome: status(503),
+                ..end
+            },
+            retry(ms(25)),
+        ),
+        (
+            TryEnd {
+                outcome: Outcome::Timeout,
+                ..end
+            },
+            retry(ms(25)),
+        ),
+        // Nothing sent: at once, and outside the budget, whatever the method.
+        (
+            TryEnd {
+                outcome: Outcome::ConnectFailed,
+                idempotent: false,
+                ..end
+            },
+            Next::Retry {
+                after: Duration::ZERO,
+                budgeted: false,
+            },
+        ),
+        // Answers the caller asked for are never retried.
+        (
+            TryEnd {
+                outcome: status(200),
+                ..end
+            },
+            Next::Stop,
+        ),
+        (
+            TryEnd {
+                outcome: status(500),
+                ..end
+            },
+            Next::Stop,
+        ),
+        // A POST that reached its instance is not sent again.
+        (
+            TryEnd {
+                idempotent: false,
+                ..end
+            },
+            Next::Stop,
+        ),
+        (
+            TryEnd {
+                outcome: status(503),
+                idempotent: false,
+                ..end
+            },
+            Next::Stop,
+        ),
+        // A body that was streamed away cannot be sent again.
+        (
+            TryEnd {
+                replayable: false,
+                ..end
+            },
+            Next::Stop,
+        ),
+        // Out of retries, of other instances, or of time.
+        (TryEnd { retries: 1, ..end }, Next::Stop),
+        (
+            TryEnd {
+                max_retries: 0,
+                outcome: Outcome::ConnectFailed,
+                ..end
+            },
+            Next::Stop,
+        ),
+        (
+            TryEnd {
+                untried: false,
+                ..end
+            },
+            Next::Stop,
+        ),
+        (
+            TryEnd {
+                time_left: ms(25),
+                ..end
+            },
+            Next::Stop,
+        ),
+        (
+            TryEnd {
+                time_left: ms(26),
+                ..end
+            },
+            retry(ms(25)),
+        ),
+        (
+            TryEnd {
+                outcome: Outcome::ConnectFailed,
+                time_left: Duration::ZERO,
+                ..end
+            },
+            Next::Stop,
+        ),
+        // The second retry waits twice as long.
+        (
+            TryEnd {
+                retries: 1,
+                max_retries: 3,
+                ..end
+            },
+            retry(ms(50)),
+        ),
+    ];
+    for (end, want) in table {
+        assert_eq!(next(&end, &config, 1.0), want, "{end:?}");
+    }
+}

@@ -121,9 +121,9 @@ fn last_try_to_result() {
         status: StatusCode::from_u16(code).expect("status"),
         body: Bytes::from(body),
     };
-    let one = ["menu-1".to_owned()];
-    let two = ["menu-1".to_owned(), "menu-2".to_owned()];
-    let reply = finish("menu", ok(200, r#"{"a":1}"#), &one).expect("a reply");
+    let one = ("menu-1", 1);
+    let two = ("menu-2", 2);
+    let reply = finish("menu", ok(200, r#"{"a":1}"#), one.0, one.1).expect("a reply");
     assert_eq!((reply.status, reply.service()), (StatusCode::OK, "menu"));
     assert_eq!(reply.json::<serde_json::Value>().expect("json")["a"], 1);
     let decode = reply.json::<Vec<u8>>().expect_err("not a list");
@@ -133,7 +133,7 @@ fn last_try_to_result() {
     );
     for code in [400, 404, 409, 500, 501] {
         assert_eq!(
-            finish("menu", ok(code, "{}"), &one)
+            finish("menu", ok(code, "{}"), one.0, one.1)
                 .expect("a reply")
                 .status
                 .as_u16(),
@@ -143,41 +143,41 @@ fn last_try_to_result() {
     let table = [
         (
             ok(503, ""),
-            &two[..],
+            two,
             "menu is unavailable: menu-2 answered 503 Service Unavailable (tried 2 instances)",
         ),
         (
             ok(502, ""),
-            &one[..],
+            one,
             "menu is unavailable: menu-1 answered 502 Bad Gateway",
         ),
         (
             ok(504, ""),
-            &one[..],
+            one,
             "menu is unavailable: menu-1 answered 504 Gateway Timeout",
         ),
         (
             Tried::ConnectFailed("Connection refused".into()),
-            &one[..],
+            one,
             "menu is unavailable: cannot connect to menu-1: Connection refused",
         ),
         (
             Tried::Broken("reset".into()),
-            &one[..],
+            one,
             "menu is unavailable: the connection to menu-1 broke: reset",
         ),
-        (Tried::Timeout, &one[..], "menu did not answer in time"),
+        (Tried::Timeout, one, "menu did not answer in time"),
         (
             Tried::TooLarge {
                 status: StatusCode::OK,
             },
-            &one[..],
+            one,
             "menu sent a reply that could not be read: the 200 OK reply is larger than 16 MiB",
         ),
     ];
     for (tried, names, message) in table {
         assert_eq!(
-            finish("menu", tried, names)
+            finish("menu", tried, names.0, names.1)
                 .expect_err("an error")
                 .to_string(),
             message

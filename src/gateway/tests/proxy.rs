@@ -51,6 +51,41 @@ async fn a_connect_failure_retries_even_a_post_with_its_streamed_body() {
     gw.shut_down().await;
 }
 
+/// Found by scripts/soak: an instance SIGKILLed under load left every request that picked
+/// it in the moment before the registry noticed needing a retry at once, more than the
+/// retry budget's floor; the rest got 502. A refused connection now ejects the instance
+/// at once, and moving a request that reached nothing needs no budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_all_route_around_an_instance_that_died() {
+    let gw = Harness::start(vec![route("/svc", "svc", Balance::RoundRobin)], |_| {}).await;
+    let (a, b) = (instance("a", None).await, instance("b", None).await);
+    gw.publish("svc", &[("dead", dead()), ("a", a), ("b", b)]);
+    let client = http1();
+    let mut requests = tokio::task::JoinSet::new();
+    for n in 0..90 {
+        let (client, url) = (client.clone(), gw.url(&format!("/svc/{n}")));
+        let method = if n % 3 == 0 {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        requests.spawn(async move { call(&client, method, &url, b"").await });
+    }
+    while let Some(done) = requests.join_next().await {
+        let (status, _, body) = done.expect("the request task ends");
+        assert_eq!(status, StatusCode::OK, "{body:?}");
+    }
+    let stats = &gw.gateway.balancing()[0];
+    assert_eq!(stats.retries_denied, 0, "{stats:?}");
+    let dead = stats
+        .instances
+        .iter()
+        .find(|i| i.id == "dead")
+        .expect("dead");
+    assert_eq!(dead.ejections, 1, "{stats:?}");
+    gw.shut_down().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_every_breaker_open_requests_still_go_somewhere() {
     let gw = Harness::start(vec![route("/svc", "svc", Balance::LeastRequest)], |c| {
