@@ -172,3 +172,68 @@ replicas = 3
     assert_eq!(mode & 0o077, 0, "state.json is private: {mode:o}");
     project.down_and_assert_clean();
 }
+
+/// Found by scripts/soak: `up` run the moment after the daemon's SIGKILL met the dying
+/// daemon still accepting on its socket and failed ("connection reset"); and the new
+/// daemon's gateway answered its first clients 503 "no healthy instance" until the adopted
+/// instances were registered. Now `up` waits the dying daemon out, and the gateway takes
+/// clients only once the adopted instances' health is known: every answer is a 200.
+#[test]
+fn up_right_after_the_daemon_s_kill_adopts_and_the_gateway_answers_every_request() {
+    let project = Project::new(
+        r#"
+[admin]
+port = 0
+[gateway]
+port = 0
+[[gateway.routes]]
+prefix = "/web"
+service = "web"
+[services.web]
+command = [{fixture}, "http"]
+replicas = 2
+"#,
+    );
+    project.up(&[]);
+    let gateway = project.status_json()["gateway_url"]
+        .as_str()
+        .expect("a gateway url")
+        .to_string();
+    assert_eq!(common::http_get(&format!("{gateway}/web/x")).0, 200);
+    let before = pids(&project);
+
+    // A client that keeps asking through the crash: refused connections are expected while
+    // no daemon listens; any answer must be a 200.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = {
+        let (stop, url) = (stop.clone(), format!("{gateway}/web/x"));
+        std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                match common::http_get(&url) {
+                    (0, _) => std::thread::sleep(std::time::Duration::from_millis(1)),
+                    answer => answers.push(answer),
+                }
+            }
+            answers
+        })
+    };
+    kill9(daemon_pid(&project) as u64);
+    let up = project.run(&["up", "-q"]);
+    assert_eq!(up.code, 0, "{up}");
+    // The client gets answers again before it stops.
+    let answered_after = wait_until(DEADLINE, || {
+        let (status, _) = common::http_get(&format!("{gateway}/web/x"));
+        (status == 200).then_some(()).ok_or(status)
+    });
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let answers = client.join().expect("the client thread");
+    answered_after.expect("the gateway answers after up");
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status != 200)
+        .collect();
+    assert!(refused.is_empty(), "answers other than 200: {refused:?}");
+    assert_eq!(pids(&project), before, "the same instances were adopted");
+    project.down_and_assert_clean();
+}

@@ -31,6 +31,30 @@ impl DaemonConnection {
         })
     }
 
+    /// Like [`Self::connect`], but also proves the daemon answers: a daemon SIGKILLed a moment
+    /// ago is alive by its pid and still accepts on its socket until the kernel has torn it
+    /// down, then resets the connection. Such a daemon is waited out (at most 5 s) and
+    /// `None` returned, so `up` can start a new one that adopts its instances.
+    pub fn connect_answering(paths: &StatePaths) -> Option<Self> {
+        let mut connection = Self::connect(paths)?;
+        if connection
+            .request(Request::Status, Some(Duration::from_secs(10)))
+            .is_ok()
+        {
+            return Some(connection);
+        }
+        let recorded = crate::daemon::state::read(&paths.state_file()).daemon;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while recorded
+            .as_ref()
+            .is_some_and(|d| crate::process::is_same_process(d.pid, d.start_time))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self::connect(paths)
+    }
+
     /// Sends `request` and waits for the answer (at most `timeout`, when given).
     pub fn request(&mut self, request: Request, timeout: Option<Duration>) -> CliResult<Response> {
         self.send(request)?;

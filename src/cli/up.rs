@@ -59,7 +59,7 @@ pub fn run(args: UpArgs) -> CliResult<ExitCode> {
     if args.foreground {
         return run_foreground(args, manifest, intent, began);
     }
-    let connection = match DaemonConnection::connect(&paths) {
+    let connection = match DaemonConnection::connect_answering(&paths) {
         Some(connection) => connection,
         None => {
             let adopting = !state::still_running(&state::read(&paths.state_file())).is_empty();

@@ -30,6 +30,7 @@ pub mod watch;
 
 use std::fs::File;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use nix::fcntl::{Flock, FlockArg};
@@ -94,6 +95,9 @@ impl Daemon {
         }
     }
 }
+
+/// How long a daemon that adopted instances holds its gateway's clients for their first probe.
+const ADOPTION_PROBE_WAIT: Duration = Duration::from_secs(5);
 
 /// Fills each instance's `breaker` from the gateway's balancer state (closed ones stay empty).
 fn show_breakers(services: &mut [ServiceStatus], balancing: &[ServiceStats]) {
@@ -207,7 +211,7 @@ pub async fn run(manifest: Manifest) -> Result<()> {
         let config = manifest.gateway.clone();
         let view = registry.healthy_view();
         let port = gateway_port;
-        let (gateway, task) = Gateway::start(config, port, view, gateway_stop.clone())
+        let (gateway, task) = Gateway::start_held(config, port, view, gateway_stop.clone())
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{port} (gateway)"))?;
         store.set_gateway_port(Some(gateway.addr().port()));
@@ -223,6 +227,19 @@ pub async fn run(manifest: Manifest) -> Result<()> {
     });
     let supervisor = Supervisor::new(context, manifest);
     supervisor.adopt(&leftover).await;
+    if let Some(gateway) = &gateway {
+        // Clients that reconnect the moment the port is back wait in the backlog until the
+        // adopted instances have been probed once, rather than get "no healthy instance".
+        let adopted: Vec<(String, String)> = leftover
+            .instances
+            .iter()
+            .map(|r| (r.service.clone(), r.id.clone()))
+            .collect();
+        registry
+            .wait_until_probed(&adopted, ADOPTION_PROBE_WAIT)
+            .await;
+        gateway.open();
+    }
     let daemon = Arc::new(Daemon {
         project,
         registry,

@@ -218,6 +218,27 @@ impl Registry {
         self.index()
     }
 
+    /// Waits until each of `instances` (service, id) is registered and past its first probe
+    /// (no longer waiting or starting), at most `wait`.
+    pub async fn wait_until_probed(&self, instances: &[(String, String)], wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let index = self.index();
+            let starting = instances.iter().any(|(service, id)| {
+                self.get(service, id)
+                    .is_none_or(|entry| matches!(entry.health, Health::Waiting | Health::Starting))
+            });
+            if !starting {
+                return;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            self.wait_past(index, left).await;
+        }
+    }
+
     /// Declares a service (idempotent); updates its version.
     pub fn ensure_service(&self, name: &str, version: &str) {
         let mut inner = self.lock();
