@@ -1,5 +1,8 @@
 //! The restart policy as a pure function: given how an instance ended and its recent
-//! history, decide whether to restart, after what backoff, or to give up.
+//! history, decide whether to restart, after what backoff, or to give up. The first failure
+//! in a row restarts at once (a process that served for a while and was killed is back
+//! without waiting); the backoff applies to repeated failures only, doubling from
+//! `backoff` up to `max_backoff`, as Kubernetes and pm2 do.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -63,11 +66,13 @@ pub fn decide(
     }
     history.consecutive_failures += 1;
     history.restarts.push_back(now);
-    let exponent = (history.consecutive_failures - 1).min(20);
-    let delay = policy
-        .backoff
-        .saturating_mul(1u32 << exponent)
-        .min(policy.max_backoff);
+    let delay = match history.consecutive_failures {
+        0 | 1 => Duration::ZERO,
+        repeated => policy
+            .backoff
+            .saturating_mul(1u32 << (repeated - 2).min(20))
+            .min(policy.max_backoff),
+    };
     Decision::Restart {
         delay,
         crash_looping: history.consecutive_failures >= CRASH_LOOP_AFTER,
@@ -100,7 +105,7 @@ mod tests {
                 RestartMode::OnFailure,
                 false,
                 Decision::Restart {
-                    delay: Duration::from_millis(100),
+                    delay: Duration::ZERO,
                     crash_looping: false,
                 },
             ),
@@ -108,7 +113,7 @@ mod tests {
                 RestartMode::Always,
                 true,
                 Decision::Restart {
-                    delay: Duration::from_millis(100),
+                    delay: Duration::ZERO,
                     crash_looping: false,
                 },
             ),
@@ -124,12 +129,12 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_caps_and_gives_up() {
-        let p = policy(RestartMode::Always, 4);
+    fn the_first_failure_restarts_at_once_then_backoff_doubles_caps_and_gives_up() {
+        let p = policy(RestartMode::Always, 6);
         let mut history = History::default();
         let now = Instant::now();
         let quick = Duration::from_millis(5);
-        let delays: Vec<Decision> = (0..5)
+        let delays: Vec<Decision> = (0..7)
             .map(|i| {
                 decide(
                     &p,
@@ -145,8 +150,12 @@ mod tests {
             delays,
             vec![
                 Decision::Restart {
-                    delay: ms(100),
+                    delay: Duration::ZERO,
                     crash_looping: false
+                },
+                Decision::Restart {
+                    delay: ms(100),
+                    crash_looping: true
                 },
                 Decision::Restart {
                     delay: ms(200),
@@ -154,6 +163,10 @@ mod tests {
                 },
                 Decision::Restart {
                     delay: ms(400),
+                    crash_looping: true
+                },
+                Decision::Restart {
+                    delay: ms(500),
                     crash_looping: true
                 },
                 Decision::Restart {
@@ -175,13 +188,21 @@ mod tests {
         decide(&p, false, quick, &mut history, t0);
         // Two restarts within the window: a third now gives up...
         assert_eq!(decide(&p, false, quick, &mut history, t0), Decision::GiveUp);
-        // ...but after the window, after a stable run, it restarts with the first backoff.
+        // ...but after the window, after a stable run, it restarts at once, and a quick
+        // failure after that waits the first backoff.
         let later = t0 + Duration::from_secs(61);
         assert_eq!(
             decide(&p, false, STABLE_AFTER, &mut history, later),
             Decision::Restart {
-                delay: Duration::from_millis(100),
+                delay: Duration::ZERO,
                 crash_looping: false
+            }
+        );
+        assert_eq!(
+            decide(&p, false, quick, &mut history, later),
+            Decision::Restart {
+                delay: Duration::from_millis(100),
+                crash_looping: true
             }
         );
     }
