@@ -6,6 +6,7 @@ mod config;
 mod connection;
 mod daemon_cmd;
 mod down;
+mod export;
 mod init;
 mod logs;
 mod probe;
@@ -68,6 +69,8 @@ enum Command {
     Down(down::DownArgs),
     /// Validate services.toml and print it resolved, with defaults
     Config(config::ConfigArgs),
+    /// Render the stack for Kubernetes or Docker Compose, and the image's Dockerfile
+    Export(export::ExportArgs),
     /// Run a Servio platform service (menu, inventory or order) on $PORT
     Serve(serve::ServeArgs),
     /// Probe a URL once (http:// GET wants 2xx/3xx, tcp:// connects): for container health checks
@@ -144,6 +147,7 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Scale(args) => scale::run(args),
         Command::Down(args) => down::run(args),
         Command::Config(args) => config::run(args),
+        Command::Export(args) => export::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Probe(args) => probe::run(args),
         Command::WaitFor(args) => wait_for::run(args),

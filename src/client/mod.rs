@@ -84,8 +84,7 @@ impl ServiceClient {
     /// `SERVIO_ADMIN_URL` (the registry, e.g. "http://127.0.0.1:2999", for every other
     /// service); an error when neither is set or a value is invalid.
     pub fn from_env() -> Result<Self, ClientError> {
-        let statics = endpoints::from_vars(std::env::vars())
-            .map_err(|why| ClientError::Config(format!("{why}")))?;
+        let statics = endpoints::from_vars(std::env::vars()).map_err(ClientError::Config)?;
         let admin = std::env::var(ADMIN_URL_ENV).ok();
         if admin.is_none() && statics.is_empty() {
             return Err(ClientError::Config(format!(
