@@ -109,10 +109,7 @@ pub fn run(args: ProbeArgs) -> CliResult<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(reason) if args.quiet => {
-            let _ = reason;
-            Ok(ExitCode::from(crate::error::EXIT_FAILURE))
-        }
+        Err(_) if args.quiet => Ok(ExitCode::from(crate::error::EXIT_FAILURE)),
         Err(reason) => Err(CliError::failure(format!(
             "{} is not healthy: {reason}",
             args.url
