@@ -17,6 +17,7 @@
 //!   retries, limits), reading the registry's healthy view.
 //! - [`balance`]: instance picking, breakers and retry budget, shared by gateway and client.
 //! - [`client`]: the discovery-aware service client used by the platform services.
+//! - [`export`]: the manifest rendered for Kubernetes and Compose (`servio export`).
 //! - [`error`]: exit codes, decided in one place.
 
 pub mod balance;
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod client;
 pub mod daemon;
 pub mod error;
+pub mod export;
 pub mod gateway;
 pub mod logs;
 pub mod manifest;

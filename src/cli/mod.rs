@@ -6,8 +6,10 @@ mod config;
 mod connection;
 mod daemon_cmd;
 mod down;
+mod export;
 mod init;
 mod logs;
+mod probe;
 mod progress;
 mod restart;
 mod scale;
@@ -17,6 +19,7 @@ mod status;
 mod status_live;
 mod stop;
 mod up;
+mod wait_for;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,8 +69,14 @@ enum Command {
     Down(down::DownArgs),
     /// Validate services.toml and print it resolved, with defaults
     Config(config::ConfigArgs),
+    /// Render the stack for Kubernetes or Docker Compose, and the image's Dockerfile
+    Export(export::ExportArgs),
     /// Run a Servio platform service (menu, inventory or order) on $PORT
     Serve(serve::ServeArgs),
+    /// Probe a URL once (http:// GET wants 2xx/3xx, tcp:// connects): for container health checks
+    Probe(probe::ProbeArgs),
+    /// Probe a URL until it is healthy or the timeout passes: for init containers and scripts
+    WaitFor(wait_for::WaitForArgs),
     /// Print a shell completion script: servio completions bash|zsh|fish
     Completions(completions::CompletionsArgs),
     /// Run the control-plane daemon (started for you by `servio up`)
@@ -138,7 +147,10 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Scale(args) => scale::run(args),
         Command::Down(args) => down::run(args),
         Command::Config(args) => config::run(args),
+        Command::Export(args) => export::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Probe(args) => probe::run(args),
+        Command::WaitFor(args) => wait_for::run(args),
         Command::Completions(args) => completions::run(args),
         Command::Daemon(args) => daemon_cmd::run(args),
     }

@@ -1,11 +1,13 @@
-//! The per-service cache of healthy instances, kept fresh by one background watch per service.
+//! The per-service cache of healthy instances, kept fresh by one background task per service.
 //!
-//! The first call to a service starts its watch task and waits for the first answer. The task
-//! then holds a blocking watch query open against the registry and publishes every new view.
-//! When the registry cannot be read it backs off and tries again; a view already published
-//! stays in use meanwhile, because the instances it lists are likely still there.
+//! The first call to a service starts its task and waits for the first answer. A service
+//! with static endpoints (`SERVIO_ENDPOINTS_*`, see [`super::endpoints`]) is resolved through
+//! DNS at every refresh; any other is watched in the registry: the task holds a blocking watch
+//! query open and publishes every new view. When the registry or DNS cannot be read it backs
+//! off and tries again; a view already published stays in use meanwhile, because the
+//! instances it lists are likely still there.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::ClientError;
-use super::registry::{self, Lookup};
+use super::endpoints::{self, HostPort};
+use super::registry::{self, ADMIN_URL_ENV, Lookup};
 use super::transport::HttpClient;
 use crate::balance::ServiceBalancer;
 use crate::protocol::Instance;
@@ -40,16 +43,47 @@ pub(super) enum Cached {
     Missing,
     /// The registry could not be read and nothing was ever cached.
     Failed(String),
+    /// The static endpoints could not be resolved and nothing was ever cached.
+    Unresolved(String),
 }
 
 /// Everything a watch task needs, and nothing that keeps the client alive.
 #[derive(Clone)]
 pub(super) struct Watcher {
     pub http: HttpClient,
-    pub admin: Arc<str>,
+    /// The registry API; `None` outside servio, where only static endpoints exist.
+    pub admin: Option<Arc<str>>,
+    /// Static endpoints by variable name (`SERVIO_ENDPOINTS_MENU_SERVICE`).
+    pub statics: Arc<BTreeMap<String, Vec<HostPort>>>,
     pub registry_timeout: Duration,
     pub wait: Duration,
+    /// How often static endpoints are resolved again.
+    pub dns_refresh: Duration,
     pub shutdown: CancellationToken,
+}
+
+/// Where a service's instances come from.
+enum Source<'a> {
+    Static(&'a [HostPort]),
+    Registry(&'a Arc<str>),
+}
+
+impl Watcher {
+    /// Static endpoints win over the registry; neither is a configuration error.
+    fn source(&self, service: &str) -> Result<Source<'_>, ClientError> {
+        if let Some(endpoints) = self.statics.get(&endpoints::env_var(service)) {
+            return Ok(Source::Static(endpoints));
+        }
+        match &self.admin {
+            Some(admin) => Ok(Source::Registry(admin)),
+            None => Err(ClientError::Config(format!(
+                "no {} and no {ADMIN_URL_ENV}: set {} to `host:port[,host:port]`, or run \
+                 under `servio up`",
+                endpoints::env_var(service),
+                endpoints::env_var(service),
+            ))),
+        }
+    }
 }
 
 /// The cache of every service this client has called.
@@ -77,7 +111,7 @@ impl Discovery {
         service: &str,
         balancer: &Arc<ServiceBalancer>,
     ) -> Result<Arc<Resolved>, ClientError> {
-        let mut receiver = self.receiver(service, balancer);
+        let mut receiver = self.receiver(service, balancer)?;
         let waited = tokio::time::timeout(
             self.watcher.registry_timeout,
             receiver.wait_for(|cached| !matches!(cached, Cached::Pending)),
@@ -87,9 +121,12 @@ impl Discovery {
             Ok(Ok(cached)) => cached.clone(),
             Ok(Err(_)) => return Err(registry_error("the service client is shutting down")),
             Err(_) => {
-                let admin = &self.watcher.admin;
+                let asked = match self.watcher.source(service)? {
+                    Source::Static(_) => endpoints::env_var(service),
+                    Source::Registry(admin) => admin.to_string(),
+                };
                 return Err(registry_error(&format!(
-                    "{admin} did not answer within {:?}",
+                    "{asked} did not answer within {:?}",
                     self.watcher.registry_timeout
                 )));
             }
@@ -100,6 +137,11 @@ impl Discovery {
                 "it lists no service named `{service}`; check services.toml"
             ))),
             Cached::Failed(reason) => Err(registry_error(&reason)),
+            Cached::Unresolved(reason) => Err(ClientError::Unresolved {
+                service: service.to_owned(),
+                variable: endpoints::env_var(service),
+                reason,
+            }),
             Cached::Pending => Err(registry_error("no answer yet")),
         }
     }
@@ -113,20 +155,43 @@ impl Discovery {
         }
     }
 
-    fn receiver(&self, service: &str, balancer: &Arc<ServiceBalancer>) -> watch::Receiver<Cached> {
+    fn receiver(
+        &self,
+        service: &str,
+        balancer: &Arc<ServiceBalancer>,
+    ) -> Result<watch::Receiver<Cached>, ClientError> {
         let mut services = self.services.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(receiver) = services.get(service) {
-            return receiver.clone();
+            return Ok(receiver.clone());
         }
+        let source = self.watcher.source(service)?;
         let (sender, receiver) = watch::channel(Cached::Pending);
         services.insert(service.to_owned(), receiver.clone());
-        tokio::spawn(watch_service(
-            self.watcher.clone(),
-            service.to_owned(),
-            sender,
-            Arc::clone(balancer),
-        ));
-        receiver
+        let balancer = Arc::clone(balancer);
+        match source {
+            Source::Static(list) => {
+                let refresh = endpoints::Refresh {
+                    service: service.to_owned(),
+                    endpoints: list.to_vec(),
+                    every: self.watcher.dns_refresh,
+                    timeout: self.watcher.registry_timeout,
+                    shutdown: self.watcher.shutdown.clone(),
+                };
+                tokio::spawn(endpoints::refresh(refresh, sender, balancer));
+            }
+            Source::Registry(admin) => {
+                let admin = Arc::clone(admin);
+                let watcher = self.watcher.clone();
+                tokio::spawn(watch_service(
+                    watcher,
+                    admin,
+                    service.to_owned(),
+                    sender,
+                    balancer,
+                ));
+            }
+        }
+        Ok(receiver)
     }
 }
 
@@ -139,6 +204,7 @@ fn registry_error(reason: &str) -> ClientError {
 /// Keeps `sender` up to date with the registry's healthy view of `service` until shutdown.
 async fn watch_service(
     watcher: Watcher,
+    admin: Arc<str>,
     service: String,
     sender: watch::Sender<Cached>,
     balancer: Arc<ServiceBalancer>,
@@ -153,7 +219,7 @@ async fn watch_service(
         };
         let fetched = tokio::select! {
             () = watcher.shutdown.cancelled() => return,
-            fetched = registry::fetch(&watcher.http, &watcher.admin, &service, watch, timeout) => fetched,
+            fetched = registry::fetch(&watcher.http, &admin, &service, watch, timeout) => fetched,
         };
         let pause = match fetched {
             Ok(Lookup::Found {

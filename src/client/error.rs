@@ -16,6 +16,13 @@ pub enum ClientError {
     /// The registry could not be asked, or does not know the service.
     #[error("the servio registry could not be read: {reason}")]
     Registry { reason: String },
+    /// The service's static endpoints (`SERVIO_ENDPOINTS_*`) resolve to no address.
+    #[error("{service} is unavailable: {variable} does not resolve: {reason}")]
+    Unresolved {
+        service: String,
+        variable: String,
+        reason: String,
+    },
     /// The reply was not the JSON the caller expected.
     #[error("{service} sent a reply that could not be read: {reason}")]
     Decode { service: String, reason: String },
@@ -31,6 +38,7 @@ impl ClientError {
             ClientError::NoHealthyInstance { service }
             | ClientError::Unavailable { service, .. }
             | ClientError::Timeout { service }
+            | ClientError::Unresolved { service, .. }
             | ClientError::Decode { service, .. } => Some(service),
             ClientError::Registry { .. } | ClientError::Config(_) => None,
         }

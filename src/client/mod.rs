@@ -1,11 +1,13 @@
-//! The discovery-aware service client: finds instances through the registry API and calls
+//! The discovery-aware service client: finds instances through the registry API, or through
+//! static endpoints resolved by DNS where there is no registry (Kubernetes, Compose), and calls
 //! them through [`crate::balance`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), servio::client::ClientError> {
 //! use servio::client::{Call, ServiceClient};
 //!
-//! let client = ServiceClient::from_env()?; // SERVIO_ADMIN_URL, set by `servio up`
+//! // SERVIO_ADMIN_URL (set by `servio up`) and/or SERVIO_ENDPOINTS_MENU_SERVICE=menu:3002
+//! let client = ServiceClient::from_env()?;
 //! let reply = client.call("menu-service", Call::get("/items/7")).await?;
 //! let item: serde_json::Value = reply.json()?;
 //! # Ok(()) }
@@ -14,13 +16,16 @@
 //! # Layout
 //!
 //! - [`call`]: [`Call`] and [`Reply`]. [`error`]: [`ClientError`]. [`options`]: [`ClientOptions`].
-//! - `registry`: the registry API (URLs, answers); `discovery`: the per-service cache and its
-//!   watch tasks; `transport`: the pooled HTTP/1.1 client and one try on one instance.
+//! - `registry`: the registry API (URLs, answers); [`endpoints`]: static endpoints
+//!   (`SERVIO_ENDPOINTS_*`) and their DNS refresh; `discovery`: the per-service cache and the
+//!   task that keeps each fresh; `transport`: the pooled HTTP/1.1 client and one try on one
+//!   instance.
 //! - `attempts`: one call end to end: pick, send, report to the breaker, retry, map the result.
 
 mod attempts;
 pub mod call;
 mod discovery;
+pub mod endpoints;
 pub mod error;
 pub mod options;
 mod registry;
@@ -29,6 +34,7 @@ mod transport;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -41,6 +47,7 @@ pub use registry::ADMIN_URL_ENV;
 
 use crate::balance::{Balancer, ServiceStats};
 use discovery::{Discovery, Watcher};
+use endpoints::HostPort;
 use transport::HttpClient;
 
 /// Calls other services by name. Cheap to clone; clones share connections, the instance cache
@@ -51,7 +58,7 @@ pub struct ServiceClient {
 }
 
 struct Inner {
-    admin: Arc<str>,
+    admin: Option<Arc<str>>,
     options: ClientOptions,
     http: HttpClient,
     balancer: Balancer,
@@ -73,26 +80,47 @@ impl fmt::Debug for ServiceClient {
 }
 
 impl ServiceClient {
-    /// Reads SERVIO_ADMIN_URL (e.g. "http://127.0.0.1:2999"); error if unset/invalid.
+    /// Reads `SERVIO_ENDPOINTS_*` (static endpoints, used for their services) and
+    /// `SERVIO_ADMIN_URL` (the registry, e.g. "http://127.0.0.1:2999", for every other
+    /// service); an error when neither is set or a value is invalid.
     pub fn from_env() -> Result<Self, ClientError> {
-        match std::env::var(ADMIN_URL_ENV) {
-            Ok(url) => ServiceClient::new(&url, ClientOptions::default()),
-            Err(_) => Err(ClientError::Config(format!(
-                "{ADMIN_URL_ENV} is not set; run the service with `servio up`, or set it to the \
-                 admin API address like http://127.0.0.1:2999"
-            ))),
+        let statics = endpoints::from_vars(std::env::vars()).map_err(ClientError::Config)?;
+        let admin = std::env::var(ADMIN_URL_ENV).ok();
+        if admin.is_none() && statics.is_empty() {
+            return Err(ClientError::Config(format!(
+                "{ADMIN_URL_ENV} is not set and no {}* variable is: run the service with \
+                 `servio up`, or set {} to `host:port[,host:port]` for each service it calls",
+                endpoints::ENV_PREFIX,
+                endpoints::env_var("menu-service"),
+            )));
         }
+        ServiceClient::with_sources(admin.as_deref(), statics, ClientOptions::default())
     }
 
     /// A client of the registry at `admin_url`. Needs no runtime until the first call.
     pub fn new(admin_url: &str, options: ClientOptions) -> Result<Self, ClientError> {
-        let admin: Arc<str> = registry::parse_admin_url(admin_url)?.into();
+        ServiceClient::with_sources(Some(admin_url), BTreeMap::new(), options)
+    }
+
+    /// A client that finds the services in `statics` (keyed by variable name, see
+    /// [`endpoints::env_var`]) through DNS and any other through the registry at `admin_url`.
+    pub fn with_sources(
+        admin_url: Option<&str>,
+        statics: BTreeMap<String, Vec<HostPort>>,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let admin: Option<Arc<str>> = match admin_url {
+            Some(url) => Some(registry::parse_admin_url(url)?.into()),
+            None => None,
+        };
         let http = transport::http_client(&options);
         let discovery = Discovery::new(Watcher {
             http: http.clone(),
-            admin: Arc::clone(&admin),
+            admin: admin.clone(),
+            statics: Arc::new(statics),
             registry_timeout: options.registry_timeout,
             wait: options.watch_wait,
+            dns_refresh: options.dns_refresh,
             shutdown: CancellationToken::new(),
         });
         let balancer = Balancer::new(options.balance);

@@ -19,6 +19,8 @@ pub struct ClientOptions {
     pub registry_timeout: Duration,
     /// How long the registry holds a watch query open before answering "no change" (30 s).
     pub watch_wait: Duration,
+    /// How often static endpoints (`SERVIO_ENDPOINTS_*`) are resolved through DNS again (5 s).
+    pub dns_refresh: Duration,
     /// How long an unused keep-alive connection stays in the pool (30 s).
     pub pool_idle_timeout: Duration,
     /// Picking, breakers, concurrency cap and retry budget.
@@ -34,6 +36,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(5),
             registry_timeout: Duration::from_secs(5),
             watch_wait: Duration::from_secs(30),
+            dns_refresh: Duration::from_secs(5),
             pool_idle_timeout: Duration::from_secs(30),
             balance: BalanceConfig::default(),
         }

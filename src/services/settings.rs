@@ -1,15 +1,19 @@
 //! What a platform service reads from its environment (set by the supervisor), checked
 //! before anything starts. Never logged as a whole: the environment may hold secrets.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use super::Kind;
 
+/// The address a service listens on, when not 127.0.0.1: `servio export` sets 0.0.0.0, since
+/// in a container the probes and other pods come from outside.
+pub const BIND_ENV: &str = "SERVIO_BIND";
+
 /// A service's checked configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// `127.0.0.1:$PORT`.
+    /// `$SERVIO_BIND:$PORT`; `SERVIO_BIND` defaults to 127.0.0.1 (a container sets 0.0.0.0).
     pub listen: SocketAddr,
     /// `SERVIO_SERVICE`, else the kind's default name (`menu-service`, ...).
     pub service: String,
@@ -58,6 +62,15 @@ impl Settings {
             },
         };
         let non_empty = |key: &str| var(key).filter(|v| !v.trim().is_empty());
+        let bind = match non_empty(BIND_ENV) {
+            None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Some(text) => text.trim().parse::<IpAddr>().map_err(|_| {
+                anyhow::anyhow!(
+                    "{BIND_ENV} must be an IP address to listen on, like 0.0.0.0 or 127.0.0.1, \
+                     got `{text}`"
+                )
+            })?,
+        };
         let service = non_empty("SERVIO_SERVICE").unwrap_or_else(|| name.to_string());
         let db_path = match non_empty("SERVIO_DB_PATH") {
             Some(path) => cwd.join(path),
@@ -67,7 +80,7 @@ impl Settings {
                 .join(format!("{service}.db")),
         };
         Ok(Settings {
-            listen: SocketAddr::from(([127, 0, 0, 1], port)),
+            listen: SocketAddr::new(bind, port),
             instance: non_empty("SERVIO_INSTANCE"),
             version: non_empty("SERVIO_VERSION")
                 .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_string()),
@@ -111,6 +124,18 @@ mod tests {
         .unwrap();
         assert_eq!(s.db_path, PathBuf::from("/srv/app/.servio/data/stock.db"));
         assert_eq!(s.version, "2");
+    }
+
+    #[test]
+    fn the_bind_address_defaults_to_loopback_and_is_checked() {
+        let s = settings(&[("PORT", "3003"), ("SERVIO_BIND", "0.0.0.0")]).unwrap();
+        assert_eq!(s.listen.to_string(), "0.0.0.0:3003");
+        let s = settings(&[("PORT", "3003"), ("SERVIO_BIND", "::")]).unwrap();
+        assert_eq!(s.listen.to_string(), "[::]:3003");
+        let s = settings(&[("PORT", "3003"), ("SERVIO_BIND", " ")]).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:3003");
+        let err = settings(&[("PORT", "1"), ("SERVIO_BIND", "example.com")]).unwrap_err();
+        assert!(err.to_string().contains("SERVIO_BIND must be"), "{err}");
     }
 
     #[test]

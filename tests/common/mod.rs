@@ -258,3 +258,29 @@ pub fn http_get(url: &str) -> (u16, String) {
         Err(_) => (0, String::new()),
     }
 }
+
+/// Every document of a YAML stream, as JSON values (null documents dropped).
+pub fn yaml_documents(text: &str) -> Vec<serde_json::Value> {
+    use serde::Deserialize;
+    yaml_serde::Deserializer::from_str(text)
+        .map(|document| {
+            let value = yaml_serde::Value::deserialize(document)
+                .unwrap_or_else(|e| panic!("not YAML: {e}\n{text}"));
+            serde_json::to_value(value).expect("YAML as JSON")
+        })
+        .filter(|value| !value.is_null())
+        .collect()
+}
+
+/// A tool of the test venv that scripts/python-tools creates (target/pytools).
+pub fn pytool(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/pytools/bin")
+        .join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash scripts/python-tools` (scripts/test does)",
+        path.display()
+    );
+    path
+}

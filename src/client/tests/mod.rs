@@ -5,6 +5,7 @@ mod calls;
 mod discovery;
 mod lookups;
 mod replies;
+mod statics;
 mod support;
 
 use std::future::Future;
