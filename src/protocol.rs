@@ -163,6 +163,24 @@ pub struct StackStatus {
     /// The gateway's routes with their counters (empty without a gateway).
     #[serde(default)]
     pub routes: Vec<RouteStatus>,
+    /// The gateway's own counters, when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayFigures>,
+}
+
+/// The gateway's own counters, ever (rates are their differences).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayFigures {
+    /// Client connections open now.
+    pub connections_open: u64,
+    /// Client connections accepted.
+    pub connections_total: u64,
+    /// Retries the balancers granted, over every service.
+    pub retries: u64,
+    /// Answers by status, over every route (including requests no route took).
+    pub bad_gateway: u64,
+    pub unavailable: u64,
+    pub gateway_timeout: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -172,6 +190,9 @@ pub struct ServiceStatus {
     /// A change under its watched paths restarts it (watch mode).
     #[serde(default)]
     pub watching: bool,
+    /// The services it was started depending on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
     pub instances: Vec<Instance>,
 }
 
@@ -240,6 +261,10 @@ pub struct RouteStatus {
     pub requests: u64,
     /// Of those, answered 5xx.
     pub errors: u64,
+    /// Requests by time to the response headers, one count per bucket of
+    /// `gateway::metrics::BUCKETS` and a last one for slower (not cumulative).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_buckets: Vec<u64>,
 }
 
 /// Where an instance is in its life. Only `Healthy` instances receive traffic.

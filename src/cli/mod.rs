@@ -5,6 +5,7 @@ mod completions;
 mod config;
 mod connection;
 mod daemon_cmd;
+mod dashboard;
 mod down;
 mod export;
 mod init;
@@ -16,7 +17,7 @@ mod scale;
 mod serve;
 mod start;
 mod status;
-mod status_live;
+pub mod status_live;
 mod stop;
 mod up;
 mod wait_for;
@@ -55,6 +56,8 @@ enum Command {
     /// Show every service and instance: pid, port, health, restarts, uptime
     #[command(alias = "ps")]
     Status(status::StatusArgs),
+    /// Print (and with --open, open) the live web dashboard's address
+    Dashboard(dashboard::DashboardArgs),
     /// Show captured service output (works after `down` too)
     Logs(logs::LogsArgs),
     /// Rolling restart of SERVICE... (or all) with no failed gateway request
@@ -140,6 +143,7 @@ fn run(cli: Cli) -> CliResult<ExitCode> {
         Command::Init(args) => init::run(args),
         Command::Up(args) => up::run(args),
         Command::Status(args) => status::run(args),
+        Command::Dashboard(args) => dashboard::run(args),
         Command::Logs(args) => logs::run(args),
         Command::Restart(args) => restart::run(args),
         Command::Stop(args) => stop::run(args),

@@ -221,12 +221,14 @@ mod tests {
                 .into_iter()
                 .map(|(name, instances)| ServiceStatus {
                     watching: false,
+                    depends_on: Vec::new(),
                     name: name.into(),
                     version: "1".into(),
                     instances,
                 })
                 .collect(),
             routes: Vec::new(),
+            gateway: None,
         }
     }
 

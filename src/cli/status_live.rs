@@ -2,7 +2,8 @@
 //! registry watch on the daemon (it answers at once on a change, or after a second so CPU,
 //! uptime and rates move): no busy polling. On a TTY the screen is redrawn in place; without
 //! one, or with NO_COLOR, a timestamped table is printed whenever the stack changed.
-//! CPU % and route rates are differences between two rounds (pure, below).
+//! CPU % and route rates are differences between two rounds (pure, below; the web
+//! dashboard computes its figures with the same functions).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -161,6 +162,7 @@ mod tests {
                 name: "web".into(),
                 version: "1".into(),
                 watching: false,
+                depends_on: Vec::new(),
                 instances: instances
                     .iter()
                     .map(|(id, pid, cpu)| Instance {
@@ -178,8 +180,10 @@ mod tests {
                     service: "web".into(),
                     requests: *requests,
                     errors: *errors,
+                    latency_buckets: Vec::new(),
                 })
                 .collect(),
+            gateway: None,
         }
     }
 

@@ -6,7 +6,10 @@
 //! (`127.0.0.1`, `localhost` or `[::1]`) is refused with 403, so a web page cannot reach the
 //! API through DNS rebinding; a request that changes anything (any method but GET, HEAD and
 //! OPTIONS) needs `Authorization: Bearer <token>`, the token the daemon writes to
-//! `.servio/admin.token` (0600) at start, or gets 401. No CORS header is ever sent.
+//! `.servio/admin.token` (0600) at start, or gets 401; so does reading the services' logs.
+//! No CORS header is ever sent.
+//!
+//! The web dashboard ([`super::dashboard`]) is served here too, under the same guard.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,6 +49,7 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
             delete(deregister_instance),
         )
         .route("/metrics", get(metrics))
+        .merge(super::dashboard::routes())
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -74,11 +78,7 @@ async fn guard(
             "the admin API answers only requests addressed to 127.0.0.1, localhost or [::1]".into(),
         );
     }
-    let reads = matches!(
-        *request.method(),
-        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
-    );
-    if !reads {
+    if needs_token(request.method(), request.uri().path()) {
         let presented = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok())
@@ -98,6 +98,13 @@ async fn guard(
         }
     }
     next.run(request).await
+}
+
+/// Changes (any method but GET, HEAD and OPTIONS) and the services' logs need the token.
+pub fn needs_token(method: &axum::http::Method, path: &str) -> bool {
+    use axum::http::Method;
+    let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    !reads || path == "/v1/logs" || path.starts_with("/v1/logs/")
 }
 
 /// `127.0.0.1:PORT`, `localhost:PORT` or `[::1]:PORT` (names compared without case).
@@ -122,7 +129,7 @@ fn same_secret(presented: &str, secret: &str) -> bool {
             == 0
 }
 
-fn error(status: StatusCode, code: &str, message: String) -> Response {
+pub fn error(status: StatusCode, code: &str, message: String) -> Response {
     (
         status,
         Json(json!({"error": {"code": code, "message": message}})),
@@ -336,6 +343,27 @@ mod tests {
         ];
         for (host, allowed) in table {
             assert_eq!(is_loopback_host(host, 2999), allowed, "{host:?}");
+        }
+    }
+
+    #[test]
+    fn changes_and_logs_need_the_token() {
+        use axum::http::Method;
+        #[rustfmt::skip]
+        let table = [
+            (Method::GET, "/", false),
+            (Method::GET, "/v1/events", false),
+            (Method::GET, "/v1/services", false),
+            (Method::HEAD, "/metrics", false),
+            (Method::GET, "/v1/logs", true),
+            (Method::GET, "/v1/logs/x", true),
+            (Method::GET, "/v1/logsx", false),
+            (Method::POST, "/v1/services/a/restart", true),
+            (Method::DELETE, "/v1/services/a/instances/b", true),
+            (Method::PUT, "/", true),
+        ];
+        for (method, path, needed) in table {
+            assert_eq!(needs_token(&method, path), needed, "{method} {path}");
         }
     }
 

@@ -156,6 +156,12 @@ enum Command {
         deadline: Deadline,
         reply: Reply<Result<(), String>>,
     },
+    /// Replaces one running instance (health-gated, drained).
+    Replace {
+        id: String,
+        deadline: Deadline,
+        reply: Reply<Result<(), String>>,
+    },
     /// Waits until every instance is healthy (a kept service `up` still waits for).
     Settle {
         deadline: Deadline,
@@ -261,6 +267,16 @@ impl ServiceController {
         .await
     }
 
+    /// Replaces the running instance `id` with a new one, as one step of a rolling restart.
+    pub async fn replace(&self, id: String, deadline: Deadline) -> Result<(), String> {
+        self.ask_result(|reply| Command::Replace {
+            id,
+            deadline,
+            reply,
+        })
+        .await
+    }
+
     pub async fn settle(&self, deadline: Deadline) -> Result<(), String> {
         self.ask_result(|reply| Command::Settle { deadline, reply })
             .await
@@ -341,6 +357,19 @@ impl Controller {
                     reply,
                 } => {
                     let result = self.scale(replicas, deadline).await;
+                    let _ = reply.send(result);
+                }
+                Command::Replace {
+                    id,
+                    deadline,
+                    reply,
+                } => {
+                    let result = match self.spec.as_ref().map(|s| &s.service.launch) {
+                        Some(Launch::External(_)) | None => {
+                            Err(format!("`{}` is not run by servio", self.name))
+                        }
+                        _ => self.replace(&id, deadline).await,
+                    };
                     let _ = reply.send(result);
                 }
                 Command::Settle { deadline, reply } => {
@@ -543,31 +572,49 @@ impl Controller {
         }
         let previous = self.spec.clone();
         self.adopt_spec(spec)?;
-        let old: Vec<Member> = std::mem::take(&mut self.members);
-        let mut old = old.into_iter();
-        while let Some(member) = old.next() {
-            let id = self.next_id();
-            self.spawn_member(id.clone(), Begin::Spawn)?;
-            if let Err(why) = self.wait_healthy(std::slice::from_ref(&id), deadline).await {
-                if let Some(failed) = self.members.pop() {
-                    self.remove_member(failed, Some(Duration::ZERO)).await;
-                }
+        let old: Vec<String> = self.members.iter().map(|m| m.id.clone()).collect();
+        for id in old {
+            if let Err(why) = self.replace(&id, deadline).await {
                 // The old instances serve on, with the settings they run with.
-                let replaced = std::mem::take(&mut self.members);
-                self.members = std::iter::once(member).chain(old).collect();
-                self.members.extend(replaced);
                 if let Some(previous) = previous {
                     let _ = self.adopt_spec(previous);
                 }
                 return Err(why);
             }
-            let freed = member.port;
-            self.remove_member(member, None).await;
-            if self.service().port == Some(freed) {
-                self.return_to_configured_port(deadline).await;
-            }
         }
         self.scale(replicas, deadline).await
+    }
+
+    /// Replaces the running instance `id`: a replacement starts (on a new port when the old
+    /// one still holds it), becomes healthy and enters the healthy view, then the old one is
+    /// drained and stopped. A replacement that never becomes healthy is stopped and the old
+    /// instance keeps serving, where it was.
+    async fn replace(&mut self, id: &str, deadline: Deadline) -> Result<(), String> {
+        let Some(position) = self.members.iter().position(|m| m.id == id) else {
+            return Err(format!(
+                "`{id}` is not a running instance of `{}`",
+                self.name
+            ));
+        };
+        let member = self.members.remove(position);
+        let new_id = self.next_id();
+        if let Err(why) = self.spawn_member(new_id.clone(), Begin::Spawn) {
+            self.members.insert(position, member);
+            return Err(why);
+        }
+        if let Err(why) = self.wait_healthy(&[new_id], deadline).await {
+            if let Some(failed) = self.members.pop() {
+                self.remove_member(failed, Some(Duration::ZERO)).await;
+            }
+            self.members.insert(position, member);
+            return Err(why);
+        }
+        let freed = member.port;
+        self.remove_member(member, None).await;
+        if self.service().port == Some(freed) {
+            self.return_to_configured_port(deadline).await;
+        }
+        Ok(())
     }
 
     /// The instance on the configured port was replaced by one on a free port (the old one

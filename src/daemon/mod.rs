@@ -11,7 +11,8 @@
 //! - [`instance`]: one actor per instance (spawn or adopt, capture, restart, stop).
 //! - [`restart`]: the restart policy as a pure function.
 //! - [`health`]: probes and the start-up / readiness / liveness rules.
-//! - [`control`]: the CLI's Unix socket.  [`admin`]: the HTTP admin API.
+//! - [`control`]: the CLI's Unix socket.  [`admin`]: the HTTP admin API.  [`dashboard`]:
+//!   the web dashboard served on it.
 //! - the [`crate::gateway`] runs here too, on the registry's healthy view.
 //! - [`state`]: state.json, so processes can be adopted or stopped after a daemon crash.
 //! - [`watch`]: watch mode: file changes → rolling restarts, debounced.
@@ -19,6 +20,7 @@
 pub mod admin;
 pub mod control;
 pub mod controller;
+pub mod dashboard;
 pub mod executor;
 pub mod health;
 pub mod instance;
@@ -62,6 +64,8 @@ pub struct Daemon {
     pub gateway: Option<Gateway>,
     /// Cancelled to make the daemon exit (after `down`, or on SIGTERM/SIGINT).
     pub shutdown: CancellationToken,
+    /// The routes' last five minutes, for the dashboard's charts.
+    pub route_history: dashboard::RouteHistory,
 }
 
 impl Daemon {
@@ -73,6 +77,7 @@ impl Daemon {
         let watched = self.supervisor.watched();
         for service in &mut services {
             service.watching = watched.contains(&service.name);
+            service.depends_on = self.supervisor.depends_on(&service.name);
             for instance in &mut service.instances {
                 if let Some(usage) = instance.pid.and_then(process::usage) {
                     instance.cpu_ms = Some(usage.cpu_ms);
@@ -92,6 +97,7 @@ impl Daemon {
                 .as_ref()
                 .map(Gateway::route_totals)
                 .unwrap_or_default(),
+            gateway: self.gateway.as_ref().map(Gateway::figures),
         }
     }
 }
@@ -250,7 +256,15 @@ pub async fn run(manifest: Manifest) -> Result<()> {
         gateway_url: gateway.as_ref().map(|g| format!("http://{}", g.addr())),
         gateway,
         shutdown: shutdown.clone(),
+        route_history: dashboard::RouteHistory::default(),
     });
+    if let Some(gateway) = &daemon.gateway {
+        tokio::spawn(dashboard::sample_routes(
+            gateway.clone(),
+            daemon.route_history.clone(),
+            shutdown.clone(),
+        ));
+    }
 
     let control = control::bind(&paths.control_socket())
         .with_context(|| format!("cannot listen on {}", paths.control_socket().display()))?;

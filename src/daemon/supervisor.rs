@@ -159,6 +159,24 @@ impl Supervisor {
         Ok(results)
     }
 
+    /// Replaces one running instance of `service` (the step a rolling restart takes for
+    /// each instance), queued behind any plan in progress like every verb.
+    pub async fn restart_instance(
+        &self,
+        service: &str,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let _one_at_a_time = self.applying.lock().await;
+        let controller = lock(&self.controllers).get(service).cloned();
+        let Some(controller) = controller else {
+            return Err(format!("`{service}` is not a service this daemon runs"));
+        };
+        controller
+            .replace(id.to_string(), Deadline::after(timeout))
+            .await
+    }
+
     /// (Re)starts watch mode for the services `manifest` watches (every service it runs,
     /// with `all`).
     fn watch(self: &Arc<Self>, manifest: &Manifest, all: bool) {

@@ -178,21 +178,15 @@ the daemon restarts (`servio down`, then `servio up`)"
         self.proxy.balancing()
     }
 
-    /// Each route's prefix, service, requests answered and 5xx answers, ever.
+    /// Each route's prefix, service, requests answered, 5xx answers and latency buckets,
+    /// ever.
     pub fn route_totals(&self) -> Vec<crate::protocol::RouteStatus> {
-        self.proxy
-            .metrics
-            .route_totals()
-            .into_iter()
-            .map(
-                |(prefix, service, requests, errors)| crate::protocol::RouteStatus {
-                    prefix,
-                    service,
-                    requests,
-                    errors,
-                },
-            )
-            .collect()
+        self.proxy.metrics.route_totals()
+    }
+
+    /// The gateway's own counters: connections, retries, 502/503/504 answers.
+    pub fn figures(&self) -> crate::protocol::GatewayFigures {
+        self.proxy.metrics.figures(&self.balancing())
     }
 
     /// Appends the gateway's metrics in Prometheus text format.

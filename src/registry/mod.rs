@@ -347,6 +347,7 @@ impl Registry {
                 name: v.name,
                 version: v.version,
                 watching: false,
+                depends_on: Vec::new(),
                 instances: v.instances,
             })
             .collect();

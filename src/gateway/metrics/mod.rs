@@ -14,6 +14,7 @@ mod balancing;
 pub use balancing::breaker_text;
 
 use crate::balance::ServiceStats;
+use crate::protocol::{GatewayFigures, RouteStatus};
 use crate::registry::HealthyView;
 
 /// Upper bounds of the latency buckets, in seconds (+Inf is implied).
@@ -74,6 +75,14 @@ impl RouteMetrics {
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
+    /// Requests answered with a status in `statuses` (within 100..600).
+    fn answered(&self, statuses: std::ops::Range<usize>) -> u64 {
+        self.statuses[statuses.start - 100..statuses.end - 100]
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+
     pub fn upstream_error(&self, kind: UpstreamError) {
         self.errors[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
@@ -112,23 +121,44 @@ impl Metrics {
         route.unwrap_or(&self.unmatched).request(status, took);
     }
 
-    /// Per configured route: (label, service, requests answered, of which 5xx).
-    pub fn route_totals(&self) -> Vec<(String, String, u64, u64)> {
+    /// Per configured route: its prefix, service, requests answered, of which 5xx, and
+    /// requests per latency bucket.
+    pub fn route_totals(&self) -> Vec<RouteStatus> {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         routes
             .iter()
-            .map(|r| {
-                let count = |range: std::ops::Range<usize>| -> u64 {
-                    r.statuses[range]
-                        .iter()
-                        .map(|c| c.load(Ordering::Relaxed))
-                        .sum()
-                };
-                let all = count(0..r.statuses.len());
-                let errors = count(400..500);
-                (r.label.to_string(), r.service.to_string(), all, errors)
+            .map(|r| RouteStatus {
+                prefix: r.label.to_string(),
+                service: r.service.to_string(),
+                requests: r.answered(100..600),
+                errors: r.answered(500..600),
+                latency_buckets: r
+                    .buckets
+                    .iter()
+                    .map(|c| c.load(Ordering::Relaxed))
+                    .collect(),
             })
             .collect()
+    }
+
+    /// Connections now and ever, retries granted (from `balancing`) and 502/503/504
+    /// answers over every route, the unmatched requests included.
+    pub fn figures(&self, balancing: &[ServiceStats]) -> GatewayFigures {
+        let configured = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let routes = || configured.iter().map(|r| &**r).chain([&self.unmatched]);
+        let answered = |status: usize| routes().map(|r| r.answered(status..status + 1)).sum();
+        GatewayFigures {
+            connections_open: self.connections_open.load(Ordering::Relaxed) as u64,
+            connections_total: self.connections_total.load(Ordering::Relaxed),
+            retries: balancing.iter().map(|s| s.retries).sum(),
+            bad_gateway: answered(502),
+            unavailable: answered(503),
+            gateway_timeout: answered(504),
+        }
     }
 
     /// Prometheus text for everything the gateway knows.
