@@ -329,3 +329,37 @@ fn acknowledged_reservation_survives_sigkill() {
     let (status, body) = get(&inventory.url("/inventory/reservations/o1"));
     assert_eq!((status, &body["status"]), (200, &json!("held")));
 }
+
+/// JSON Schema's `"type": "integer"` (what the document says) counts `3.0` as 3: so does
+/// the service, in every quantity; `2.5` stays refused.
+#[test]
+fn whole_quantities_written_with_a_fraction_part_of_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = Service::start("inventory", dir.path());
+    let (status, body) = json(
+        "PUT",
+        &inventory.url("/inventory/a"),
+        &json!({ "quantity": 3.0 }),
+    );
+    assert_eq!((status, &body["quantity"]), (200, &json!(3)), "{body}");
+    let (status, held) = json(
+        "POST",
+        &inventory.url("/inventory/reservations"),
+        &json!({ "orderId": "o1", "items": [{ "menuItemId": "a", "quantity": 2.0 }] }),
+    );
+    assert_eq!(
+        (status, &held["items"][0]["quantity"]),
+        (201, &json!(2)),
+        "{held}"
+    );
+    assert_eq!(stock(&inventory, "a"), 1);
+    let (status, body) = json(
+        "PUT",
+        &inventory.url("/inventory/a"),
+        &json!({ "quantity": 2.5 }),
+    );
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (422, &json!("invalid_body"))
+    );
+}

@@ -262,6 +262,41 @@ fn bad_input_table() {
             422,
             "validation_failed",
         ),
+        (
+            "GET",
+            "/menu-items?cursor=".into(),
+            None,
+            422,
+            "validation_failed",
+        ),
+        (
+            "GET",
+            "/menu-items?venueId=..".into(),
+            None,
+            422,
+            "validation_failed",
+        ),
+        (
+            "POST",
+            "/menu-items".into(),
+            Some(br#"{"venueId":"v","name":"n","priceCents":1,"category":" "}"#),
+            422,
+            "validation_failed",
+        ),
+        (
+            "POST",
+            "/menu-items".into(),
+            Some(br#"{"venueId":"v","name":"n","priceCents":1,"available":null}"#),
+            422,
+            "invalid_body",
+        ),
+        (
+            "POST",
+            "/menu-items".into(),
+            Some(br#"{"venueId":"v\\w","name":"n","priceCents":1}"#),
+            422,
+            "validation_failed",
+        ),
         ("GET", "/nowhere".into(), None, 404, "no_route"),
         ("PUT", "/menu-items".into(), None, 405, "method_not_allowed"),
     ];
@@ -275,6 +310,32 @@ fn bad_input_table() {
     expect_error(text_plain, 415, "unsupported_media_type");
     // Nothing above changed the item.
     assert_eq!(get(&menu.url(&item)).1["name"], "Tea");
+}
+
+/// What the OpenAPI document allows, the service takes: `null` for an optional text and a
+/// whole number written with a fraction part of zero.
+#[test]
+fn documented_leniency_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let menu = Service::start("menu", dir.path());
+    let item = create(
+        &menu,
+        json!({"venueId": "v1", "name": "Tea", "priceCents": 191.0, "description": null,
+               "category": null}),
+    );
+    assert_eq!(item["priceCents"], 191);
+    assert_eq!(
+        (&item["description"], &item["category"]),
+        (&Value::Null, &Value::Null)
+    );
+    let url = menu.url(&format!("/menu-items/{}", item["id"].as_str().unwrap()));
+    let (status, patched) = json("PATCH", &url, &json!({"priceCents": 2e2}));
+    assert_eq!((status, &patched["priceCents"]), (200, &json!(200)));
+    expect_error(
+        json("PATCH", &url, &json!({"priceCents": 2.5})),
+        422,
+        "invalid_body",
+    );
 }
 
 #[test]

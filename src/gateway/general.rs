@@ -21,6 +21,7 @@ use super::REPLAYABLE_BODY_BYTES;
 use super::body::{Hold, ReplyBody, RequestBody, UpstreamBody};
 use super::forward::{self, Answered, Exchange, Transport, TryError};
 use super::headers;
+use super::openapi;
 use super::proxy::Proxy;
 use super::reply::{self, Failure};
 use super::routes;
@@ -67,6 +68,9 @@ async fn dispatch(
     let own = |failure: &Failure, service: Option<&str>| {
         reply::failure(failure, service, path, request_id)
     };
+    if openapi::is_own_document(request.method(), path) {
+        return openapi::answer(proxy, client, request_id).await;
+    }
     let target = routes::check_target(request.method(), request.uri(), request.version());
     let declared = content_length(&request);
     let route = match proxy.route_request(
@@ -162,7 +166,7 @@ async fn request_body(
 }
 
 /// A request ready to go to an instance, through this worker's hyper connections.
-struct Outgoing<'a> {
+pub(super) struct Outgoing<'a> {
     /// Method and headers as they go upstream; `uri` is the client's.
     parts: http::request::Parts,
     /// The path and query upstream (prefix stripped).
@@ -195,7 +199,28 @@ impl Transport for Outgoing<'_> {
     }
 }
 
-impl Outgoing<'_> {
+impl<'a> Outgoing<'a> {
+    /// A GET of `target` without a body that the gateway sends for itself (its own
+    /// /openapi.json asks each service for theirs), carrying the client's request id.
+    pub(super) fn own_get(
+        client: &'a Upstream,
+        target: &'static str,
+        request_id: &HeaderValue,
+    ) -> Self {
+        let mut request = Request::new(());
+        *request.uri_mut() = Uri::from_static(target);
+        let headers = request.headers_mut();
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(&headers::X_REQUEST_ID, request_id.clone());
+        Outgoing {
+            parts: request.into_parts().0,
+            target: PathAndQuery::from_static(target),
+            body: RequestBody::Empty,
+            limit: 0,
+            client,
+        }
+    }
+
     /// The request as an instance gets it: origin-form target, HTTP/1.1, the prepared
     /// headers (with a Host: the client's, or the instance's address for an HTTP/1.0 client
     /// without one).

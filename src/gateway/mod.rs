@@ -16,6 +16,8 @@
 //! - [`headers`]: hop-by-hop headers, X-Forwarded-*, request ids.
 //! - [`body`]: request bodies (counted, replayable when small) and reply bodies.
 //! - [`reply`]: the gateway's own JSON answers (404, 413, 502, 503, 504, ...).
+//! - [`openapi`]: the gateway's own `GET /openapi.json`: every routed service's document,
+//!   merged under the public prefixes.
 //! - [`metrics`]: counters and latency histograms in Prometheus text.
 //! - [`upstream`]: each worker's hyper connections to instances.
 //! - [`upgrade`]: WebSocket and other `Upgrade` tunnels.
@@ -26,6 +28,7 @@ pub mod general;
 pub mod h1;
 pub mod headers;
 pub mod metrics;
+pub mod openapi;
 pub mod proxy;
 pub mod reply;
 pub mod routes;

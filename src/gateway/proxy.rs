@@ -2,7 +2,8 @@
 //! healthy view, the metrics; and what every request goes through on either path (the
 //! HTTP/1.1 fast path in [`super::h1`], hyper in [`super::general`]): the first decisions
 //! (own `GET /health`, target check, route, declared body size) and, whatever its fate, one
-//! access-log line and the metrics.
+//! access-log line and the metrics. The own `GET /openapi.json` is decided before these, by
+//! each path ([`super::openapi::is_own_document`]).
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;

@@ -34,6 +34,9 @@ pub enum Failure {
     Upstream { instance: String, reason: String },
     /// No answer in time (504).
     Timeout,
+    /// No routed service could give its OpenAPI document, for the gateway's own
+    /// /openapi.json (503): each service with why.
+    NoDocuments(String),
 }
 
 impl Failure {
@@ -46,7 +49,9 @@ impl Failure {
             Failure::NoRoute => StatusCode::NOT_FOUND,
             Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Failure::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Failure::NoInstance | Failure::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::NoInstance | Failure::Overloaded { .. } | Failure::NoDocuments(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Failure::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -65,10 +70,12 @@ impl Failure {
             Failure::Overloaded { .. } => "service_overloaded",
             Failure::Upstream { .. } => "upstream_unavailable",
             Failure::Timeout => "upstream_timeout",
+            Failure::NoDocuments(_) => "openapi_unavailable",
         }
     }
 
-    fn message(&self, service: Option<&str>, path: &str) -> String {
+    /// What went wrong, for a person: `service` is the routed service, if any.
+    pub fn message(&self, service: Option<&str>, path: &str) -> String {
         let service = service.unwrap_or("the service");
         match self {
             Failure::BadTarget(why) => why.to_string(),
@@ -95,6 +102,9 @@ impl Failure {
                 format!("{service} could not answer: {instance}: {reason}")
             }
             Failure::Timeout => format!("{service} did not answer in time"),
+            Failure::NoDocuments(why) => {
+                format!("no routed service could give its OpenAPI document: {why}")
+            }
         }
     }
 }
@@ -140,7 +150,8 @@ pub fn health(request_id: &HeaderValue) -> Response<ReplyBody> {
     response
 }
 
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<ReplyBody> {
+/// `body` as a JSON answer with `status`.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<ReplyBody> {
     let mut bytes = serde_json::to_vec(body).unwrap_or_default();
     bytes.push(b'\n');
     let mut response = Response::new(ReplyBody::full(bytes));

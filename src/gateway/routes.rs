@@ -7,6 +7,8 @@
 //! - [`RouteTable::find`]: the longest prefix that matches on a segment boundary
 //!   (`/api/orders` matches `/api/orders` and `/api/orders/7`, never `/api/ordersX`).
 //! - [`CompiledRoute::rewrite`]: strips `strip_prefix`, keeps the query.
+//! - [`RouteTable::public_path`]: the other way, for the gateway's /openapi.json: where a
+//!   service's path is reached through a route, if it is at all.
 //!
 //! Matching compares raw (still percent-encoded) bytes: `/api/%6Frders` matches no route,
 //! which is safe: nothing is proxied that a route did not name.
@@ -76,6 +78,20 @@ impl CompiledRoute {
     }
 }
 
+impl CompiledRoute {
+    /// The path a client sends to reach `service_path` through this route, if one does:
+    /// `strip_prefix` put back in front, then the result must lie under the prefix (without
+    /// `strip_prefix`, `service_path` itself must).
+    pub fn public_path(&self, service_path: &str) -> Option<String> {
+        let public = match self.strip.as_deref() {
+            Some(strip) if strip != "/" && service_path == "/" => strip.to_string(),
+            Some(strip) if strip != "/" => format!("{strip}{service_path}"),
+            _ => service_path.to_string(),
+        };
+        (service_path.starts_with('/') && self.matches(&public)).then_some(public)
+    }
+}
+
 fn trim_slash(text: &str) -> &str {
     match text.trim_end_matches('/') {
         "" => "/",
@@ -117,6 +133,14 @@ impl RouteTable {
 
     pub fn routes(&self) -> &[Arc<CompiledRoute>] {
         &self.routes
+    }
+
+    /// The path a client sends to reach `service_path` of `route`'s service through `route`:
+    /// [`CompiledRoute::public_path`], and no longer prefix of another route takes it.
+    pub fn public_path(&self, route: &Arc<CompiledRoute>, service_path: &str) -> Option<String> {
+        let public = route.public_path(service_path)?;
+        let taken_by = self.find(&public)?;
+        Arc::ptr_eq(taken_by, route).then_some(public)
     }
 }
 

@@ -7,6 +7,10 @@
 
 use serde_json::{Map, Value, json};
 
+use super::http::MAX_ID_LEN;
+use super::params::MAX_LIMIT;
+use super::validate::{ID_PATTERN, NON_BLANK_PATTERN};
+
 /// The whole document for a service: `paths` plus `/health` and `/openapi.json`.
 pub fn document(service: &str, version: &str, summary: &str, paths: Value) -> Value {
     let mut all = match paths {
@@ -127,10 +131,44 @@ pub fn operation(
     op
 }
 
-/// A path parameter, with the example the contract test substitutes.
+/// An id, as [`crate::services::validate::id`] checks it.
+pub fn id_schema() -> Value {
+    json!({ "type": "string", "minLength": 1, "maxLength": MAX_ID_LEN, "pattern": ID_PATTERN })
+}
+
+/// Free text of at most `max` characters, as [`crate::services::validate::text`] checks it;
+/// `required` text must not be blank.
+pub fn text_schema(max: usize, required: bool) -> Value {
+    let mut schema = json!({ "type": "string", "maxLength": max });
+    if required {
+        schema["minLength"] = json!(1);
+        schema["pattern"] = json!(NON_BLANK_PATTERN);
+    }
+    schema
+}
+
+/// `schema` (a string schema) that also allows `null`.
+pub fn or_null(mut schema: Value) -> Value {
+    schema["type"] = json!(["string", "null"]);
+    schema
+}
+
+/// A path parameter: an id, with the example the contract test substitutes.
 pub fn path_param(name: &str, example: &str) -> Value {
     json!({ "name": name, "in": "path", "required": true,
-            "schema": { "type": "string" }, "example": example })
+            "schema": id_schema(), "example": example })
+}
+
+/// A query parameter that may be repeated (`?id=a&id=b`) up to `max` times, each an id.
+pub fn repeated_ids_param(name: &str, max: usize, description: &str) -> Value {
+    let mut param = query_param(
+        name,
+        json!({ "type": "array", "items": id_schema(), "maxItems": max }),
+        description,
+    );
+    param["style"] = json!("form");
+    param["explode"] = json!(true);
+    param
 }
 
 /// An optional query parameter.
@@ -144,12 +182,13 @@ pub fn page_params() -> Vec<Value> {
     vec![
         query_param(
             "limit",
-            json!({ "type": "integer", "minimum": 1, "maximum": 500, "default": 50 }),
+            json!({ "type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                    "default": super::params::DEFAULT_LIMIT }),
             "Page size",
         ),
         query_param(
             "cursor",
-            json!({ "type": "string" }),
+            json!({ "type": "string", "minLength": 1, "maxLength": MAX_ID_LEN }),
             "Opaque `nextCursor` of the previous page",
         ),
     ]

@@ -14,6 +14,7 @@ use axum::http::{StatusCode, request::Parts};
 use serde::Serialize;
 
 use super::http::{ApiError, MAX_ID_LEN};
+use super::validate;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;
@@ -55,14 +56,13 @@ impl QueryParams {
         }
     }
 
-    /// A non-empty id-like value (`venueId`, ...).
+    /// An id (`venueId`, ...), checked as ids are everywhere ([`validate::id`]).
     pub fn take_id(&mut self, name: &str) -> Result<Option<String>, ApiError> {
-        match self.take(name)? {
-            Some(value) if value.is_empty() || value.len() > MAX_ID_LEN => Err(
-                ApiError::validation(name, format!("must be 1 to {MAX_ID_LEN} characters")),
-            ),
-            other => Ok(other),
+        let value = self.take(name)?;
+        if let Some(id) = &value {
+            validate::id(name, id)?;
         }
+        Ok(value)
     }
 
     /// `true` or `false`.
@@ -90,7 +90,7 @@ impl QueryParams {
             },
         };
         let after = match self.take("cursor")? {
-            Some(c) if c.is_empty() || c.len() > MAX_ID_LEN => {
+            Some(c) if c.is_empty() || c.chars().count() > MAX_ID_LEN => {
                 return Err(ApiError::validation(
                     "cursor",
                     "is not a cursor this service issued; pass `nextCursor` back unchanged",

@@ -4,7 +4,8 @@
 //! place, the instance gets one prepared buffer, and the instance's response head is
 //! rewritten into the client's write buffer with as much of the body as already arrived.
 //! Anything else is handed, with its connection and the bytes read so far, to hyper
-//! ([`super::general`]), which serves that connection from then on.
+//! ([`super::general`]), which serves that connection from then on; so is the gateway's
+//! own `GET /openapi.json` ([`super::openapi`]), which needs hyper's upstream connections.
 //!
 //! - [`serve`]: one client connection: read, decide, forward, relay; keep-alive, limits,
 //!   drain.

@@ -25,6 +25,7 @@ use super::write::{self, Delimit};
 use crate::balance::is_idempotent;
 use crate::gateway::body::{Hold, ReplyBody};
 use crate::gateway::forward::{self, Answered, Exchange};
+use crate::gateway::openapi;
 use crate::gateway::proxy::Proxy;
 use crate::gateway::reply::{self, Failure};
 use crate::gateway::{MAX_HEADER_BYTES, REPLAYABLE_BODY_BYTES, headers, routes};
@@ -253,6 +254,10 @@ impl Connection<'_> {
         let target = head.target.text(&self.buf);
         let checked = routes::check_origin_target(&method, target);
         let (path, query) = checked.unwrap_or((target, None));
+        if openapi::is_own_document(&method, path) {
+            // Assembled from every routed service, over hyper's upstream connections.
+            return Next::Handoff;
+        }
         let routed = self.proxy.route_request(
             &method,
             path,

@@ -137,3 +137,41 @@ fn paths_that_could_climb_out_of_a_route_are_refused() {
         assert!(check_path(bad).is_err(), "{bad} passed");
     }
 }
+
+#[test]
+fn public_paths_put_the_strip_back_and_stay_on_their_route() {
+    let table = table();
+    let [api, orders, special, files] = table.routes() else {
+        panic!("four routes")
+    };
+    for (route, service_path, expected) in [
+        (orders, "/orders", Some("/api/orders")),
+        (orders, "/orders/{id}", Some("/api/orders/{id}")),
+        (orders, "/health", None),
+        (orders, "/ordersX", None),
+        (orders, "/orders/special", None),
+        (orders, "orders", None),
+        (api, "/api/menu", Some("/api/menu")),
+        (api, "/api", Some("/api")),
+        (api, "/menu", None),
+        (api, "/api/orders/7", None),
+        (
+            special,
+            "/api/orders/special/{id}",
+            Some("/api/orders/special/{id}"),
+        ),
+        (files, "/", Some("/static")),
+        (files, "/a.css", Some("/static/a.css")),
+    ] {
+        let public = table.public_path(route, service_path);
+        assert_eq!(
+            public.as_deref(),
+            expected,
+            "{} {service_path}",
+            route.label
+        );
+        if let Some(public) = public {
+            assert_eq!(route.rewrite(&public, None), service_path, "round trip");
+        }
+    }
+}

@@ -23,6 +23,7 @@ pub struct Stock {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetQuantity {
+    #[serde(deserialize_with = "validate::whole")]
     pub quantity: i64,
 }
 
@@ -31,6 +32,7 @@ pub struct SetQuantity {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetStock {
     pub menu_item_id: String,
+    #[serde(deserialize_with = "validate::whole")]
     pub quantity: i64,
 }
 
@@ -43,6 +45,7 @@ pub fn check_quantity(quantity: i64) -> Result<(), ApiError> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Line {
     pub menu_item_id: String,
+    #[serde(deserialize_with = "validate::whole")]
     pub quantity: i64,
 }
 

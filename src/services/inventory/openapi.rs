@@ -2,10 +2,13 @@
 
 use serde_json::{Value, json};
 
+use super::MAX_FILTER_IDS;
+use super::model::MAX_QUANTITY;
 use crate::services::openapi::{
-    document as envelope, listing_schema, operation, page_params, path_param, query_param,
-    with_schemas,
+    document as envelope, id_schema, listing_schema, operation, page_params, path_param,
+    repeated_ids_param, with_schemas,
 };
+use crate::services::validate::{MAX_LINE_QUANTITY, MAX_LINES};
 
 pub fn document(version: &str) -> Value {
     let mut list = operation(
@@ -15,9 +18,9 @@ pub fn document(version: &str) -> Value {
         &[400, 422, 503],
         None,
     );
-    let mut params = vec![query_param(
+    let mut params = vec![repeated_ids_param(
         "menuItemId",
-        json!({ "type": "string" }),
+        MAX_FILTER_IDS,
         "Only these items; repeat up to 100 times",
     )];
     params.extend(page_params());
@@ -79,8 +82,8 @@ fn responses_for_reserve() -> Value {
 }
 
 fn schemas() -> Value {
-    let id = json!({ "type": "string", "minLength": 1, "maxLength": 128 });
-    let quantity = json!({ "type": "integer", "minimum": 0, "maximum": 1_000_000_000i64 });
+    let id = id_schema();
+    let quantity = json!({ "type": "integer", "minimum": 0, "maximum": MAX_QUANTITY });
     json!({
         "Stock": {
             "type": "object",
@@ -101,12 +104,13 @@ fn schemas() -> Value {
             "type": "object", "additionalProperties": false,
             "required": ["menuItemId", "quantity"],
             "properties": { "menuItemId": id,
-                            "quantity": { "type": "integer", "minimum": 1, "maximum": 10_000 } }
+                            "quantity": { "type": "integer", "minimum": 1,
+                                          "maximum": MAX_LINE_QUANTITY } }
         },
         "ReservationRequest": {
             "type": "object", "additionalProperties": false, "required": ["orderId", "items"],
             "properties": { "orderId": id, "items": { "type": "array", "minItems": 1,
-                "maxItems": 100, "items": { "$ref": "#/components/schemas/Line" } } }
+                "maxItems": MAX_LINES, "items": { "$ref": "#/components/schemas/Line" } } }
         },
         "Reservation": {
             "type": "object",

@@ -26,19 +26,27 @@ pub struct MenuItem {
     pub updated_at: String,
 }
 
-/// `POST /menu-items`.
+/// `POST /menu-items`. `openapi.rs` states the same rules as [`NewMenuItem::validate`].
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewMenuItem {
     pub venue_id: String,
     pub name: String,
+    #[serde(deserialize_with = "validate::whole")]
     pub price_cents: i64,
+    /// `null` or absent: no description.
     #[serde(default)]
     pub description: Option<String>,
+    /// `null` or absent: no category.
     #[serde(default)]
     pub category: Option<String>,
-    #[serde(default)]
-    pub available: Option<bool>,
+    /// Absent: available; `null` is refused, as in a PATCH.
+    #[serde(default = "available_by_default")]
+    pub available: bool,
+}
+
+fn available_by_default() -> bool {
+    true
 }
 
 impl NewMenuItem {
@@ -63,7 +71,7 @@ impl NewMenuItem {
 pub struct MenuItemPatch {
     #[serde(default, deserialize_with = "nullable")]
     pub name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "validate::nullable_whole")]
     pub price_cents: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
     pub description: Option<Option<String>>,

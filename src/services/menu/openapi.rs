@@ -2,9 +2,11 @@
 
 use serde_json::{Value, json};
 
+use super::MAX_BATCH_IDS;
+use super::model::{MAX_CATEGORY, MAX_DESCRIPTION, MAX_NAME, MAX_PRICE_CENTS};
 use crate::services::openapi::{
-    document as envelope, listing_schema, operation, page_params, path_param, query_param,
-    with_schemas,
+    document as envelope, id_schema, listing_schema, operation, or_null, page_params, path_param,
+    query_param, repeated_ids_param, text_schema, with_schemas,
 };
 
 pub fn document(version: &str) -> Value {
@@ -18,19 +20,15 @@ pub fn document(version: &str) -> Value {
         None,
     );
     let mut params = vec![
-        query_param(
-            "venueId",
-            json!({ "type": "string" }),
-            "Only this venue's items",
-        ),
+        query_param("venueId", id_schema(), "Only this venue's items"),
         query_param(
             "available",
             json!({ "type": "boolean" }),
             "Only (un)available items",
         ),
-        query_param(
+        repeated_ids_param(
             "id",
-            json!({ "type": "string" }),
+            MAX_BATCH_IDS,
             "Only these ids; repeat up to 100 times (batch lookup)",
         ),
     ];
@@ -64,7 +62,7 @@ pub fn document(version: &str) -> Value {
 }
 
 fn schemas() -> Value {
-    let text = |max: u32| json!({ "type": "string", "maxLength": max });
+    let price = json!({ "type": "integer", "minimum": 0, "maximum": MAX_PRICE_CENTS });
     json!({
         "MenuItem": {
             "type": "object",
@@ -87,11 +85,11 @@ fn schemas() -> Value {
             "additionalProperties": false,
             "required": ["venueId", "name", "priceCents"],
             "properties": {
-                "venueId": { "type": "string", "minLength": 1, "maxLength": 128 },
-                "name": text(200),
-                "priceCents": { "type": "integer", "minimum": 0, "maximum": 1_000_000_000i64 },
-                "description": text(2000),
-                "category": text(100),
+                "venueId": id_schema(),
+                "name": text_schema(MAX_NAME, true),
+                "priceCents": price,
+                "description": or_null(text_schema(MAX_DESCRIPTION, false)),
+                "category": or_null(text_schema(MAX_CATEGORY, true)),
                 "available": { "type": "boolean", "default": true }
             }
         },
@@ -100,10 +98,10 @@ fn schemas() -> Value {
             "additionalProperties": false,
             "minProperties": 1,
             "properties": {
-                "name": text(200),
-                "priceCents": { "type": "integer", "minimum": 0, "maximum": 1_000_000_000i64 },
-                "description": { "type": ["string", "null"], "maxLength": 2000 },
-                "category": { "type": ["string", "null"], "maxLength": 100 },
+                "name": text_schema(MAX_NAME, true),
+                "priceCents": price,
+                "description": or_null(text_schema(MAX_DESCRIPTION, false)),
+                "category": or_null(text_schema(MAX_CATEGORY, true)),
                 "available": { "type": "boolean" }
             }
         },

@@ -49,7 +49,7 @@ pub fn insert(conn: &Connection, new: NewMenuItem) -> Result<MenuItem, ApiError>
         description: new.description,
         category: new.category,
         price_cents: new.price_cents,
-        available: new.available.unwrap_or(true),
+        available: new.available,
         created_at: now.clone(),
         updated_at: now,
     };

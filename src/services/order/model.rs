@@ -116,6 +116,7 @@ pub struct Order {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ItemRequest {
     pub menu_item_id: String,
+    #[serde(deserialize_with = "validate::whole")]
     pub quantity: i64,
 }
 

@@ -2,10 +2,12 @@
 
 use serde_json::{Value, json};
 
+use super::model::MAX_KEY_LEN;
 use crate::services::openapi::{
-    document as envelope, listing_schema, operation, page_params, path_param, query_param,
-    with_schemas,
+    document as envelope, id_schema, listing_schema, operation, page_params, path_param,
+    query_param, with_schemas,
 };
+use crate::services::validate::{MAX_LINE_QUANTITY, MAX_LINES};
 
 pub fn document(version: &str) -> Value {
     let mut list = operation(
@@ -24,11 +26,7 @@ pub fn document(version: &str) -> Value {
         "cancelled"
     ]);
     let mut params = vec![
-        query_param(
-            "venueId",
-            json!({ "type": "string" }),
-            "Only this venue's orders",
-        ),
+        query_param("venueId", id_schema(), "Only this venue's orders"),
         query_param(
             "status",
             json!({ "enum": statuses }),
@@ -52,9 +50,15 @@ pub fn document(version: &str) -> Value {
                     "items": [{ "menuItemId": "no-such-item", "quantity": 1 }] }),
         )),
     );
+    create["description"] = json!(
+        "422 also answers an order the schema cannot judge alone: a menu item that does not \
+         exist or belongs to another venue (`unknown_menu_item`, `menu_item_wrong_venue`), \
+         or lines of one item adding up to more than 10000."
+    );
     create["parameters"] = json!([{
         "name": "Idempotency-Key", "in": "header", "required": false,
-        "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
+        "schema": { "type": "string", "minLength": 1, "maxLength": MAX_KEY_LEN,
+                    "pattern": "^[!-~]+$" },
         "description": "Retrying with the same key (per venue) returns the first order"
     }]);
     let paths = json!({
@@ -79,7 +83,7 @@ pub fn document(version: &str) -> Value {
 }
 
 fn schemas(statuses: Value) -> Value {
-    let id = json!({ "type": "string", "minLength": 1, "maxLength": 128 });
+    let id = id_schema();
     json!({
         "OrderLine": {
             "type": "object",
@@ -108,11 +112,12 @@ fn schemas(statuses: Value) -> Value {
             "type": "object", "additionalProperties": false, "required": ["venueId", "items"],
             "properties": {
                 "venueId": id,
-                "items": { "type": "array", "minItems": 1, "maxItems": 100, "items": {
+                "items": { "type": "array", "minItems": 1, "maxItems": MAX_LINES, "items": {
                     "type": "object", "additionalProperties": false,
                     "required": ["menuItemId", "quantity"],
                     "properties": { "menuItemId": id,
-                        "quantity": { "type": "integer", "minimum": 1, "maximum": 10_000 } } } }
+                        "quantity": { "type": "integer", "minimum": 1,
+                                      "maximum": MAX_LINE_QUANTITY } } } }
             }
         },
         "StatusChange": {
