@@ -1,5 +1,6 @@
 //! One client connection on the fast path: read a request head (within
-//! `header_read_timeout`, 64 KiB and 100 fields), take the shared first decisions, read the
+//! `header_read_timeout`, 64 KiB and 100 fields), refuse one whose body could be framed two
+//! ways (400, closed: see [`Facts::framing_problem`]), take the shared first decisions, read the
 //! body (at most 64 KiB, within `request_timeout`), run the tries through
 //! [`crate::gateway::forward`], relay the answer, and go again while the connection is kept
 //! alive. A request this path does not take ends the loop with a [`Handoff`]; so does an
@@ -231,13 +232,17 @@ impl Connection<'_> {
     async fn request(&mut self, head: RequestHead) -> Next {
         let started = Instant::now();
         let facts = Facts::read(&self.buf, &head.fields);
+        if let Some(why) = facts.framing_problem(head.minor_version) {
+            // Nothing after this head can be trusted to start a request: answer and close.
+            self.refuse(&Failure::BadFraming(why)).await;
+            return Next::Close;
+        }
         let declared = facts.content_length.unwrap_or(0);
         let config = &self.proxy.config;
         let unusual = head.minor_version != 1
             || (facts.upgrade && facts.connection_upgrade)
             || facts.expect
             || facts.transfer_encoding.is_some()
-            || facts.bad_length
             || facts.hosts != 1
             || (declared > REPLAYABLE_BODY_BYTES && declared <= config.max_body);
         let Ok(method) = Method::from_bytes(head.method.of(&self.buf)) else {
