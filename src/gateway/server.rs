@@ -234,6 +234,9 @@ fn builder(proxy: &Proxy) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .keep_alive(true)
+        // A client may shut down its side once its request is sent (`shutdown(SHUT_WR)`):
+        // it still gets its answer.
+        .half_close(true)
         .header_read_timeout(proxy.config.header_read_timeout)
         // Headers past the read buffer are refused with 431.
         .max_buf_size(MAX_HEADER_BYTES);
