@@ -17,6 +17,7 @@ use http::header::HeaderValue;
 use http::{Method, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::time::Sleep;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
@@ -80,10 +81,13 @@ struct Connection<'a> {
     pool: &'a Pool,
     /// Raised once the gateway stops: cheaper to read per request than the token.
     stopping: &'a AtomicBool,
+    /// Notified when every connection slot is taken and a new connection waits.
+    room: &'a Notify,
 }
 
 /// Serves `stream` until it closes, or returns it for hyper to serve. `stopping` is raised
-/// after `shutdown` is cancelled.
+/// after `shutdown` is cancelled; `room` is notified when a new connection needs an idle
+/// one's slot.
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -91,16 +95,19 @@ pub async fn serve(
     pool: &Pool,
     shutdown: CancellationToken,
     stopping: &AtomicBool,
+    room: &Notify,
 ) -> Option<Handoff> {
     let mut connection = Connection {
         stream,
         peer: peer.ip().to_string(),
-        buf: BytesMut::with_capacity(READ_CHUNK),
-        out: Vec::with_capacity(READ_CHUNK),
-        upstream: Vec::with_capacity(1024),
+        // Allocated once there is something to read or write.
+        buf: BytesMut::new(),
+        out: Vec::new(),
+        upstream: Vec::new(),
         proxy,
         pool,
         stopping,
+        room,
     };
     let config = &proxy.config;
     // Between requests too: a keep-alive connection that sends nothing is closed.
@@ -146,6 +153,14 @@ impl Connection<'_> {
         mut cancelled: Pin<&mut WaitForCancellationFutureOwned>,
         first: bool,
     ) -> Waited {
+        // While nothing of a request has arrived, the connection gives up its slot when all
+        // are taken and a new connection waits: the one idle longest goes first. (With the
+        // next request read already, it is not idle and does not queue.)
+        let reclaimed = self.room.notified();
+        tokio::pin!(reclaimed);
+        if self.buf.is_empty() {
+            reclaimed.as_mut().enable();
+        }
         loop {
             if !self.buf.is_empty() {
                 let seen = self.buf.len().min(H2_PREFACE.len());
@@ -167,8 +182,23 @@ impl Connection<'_> {
                     return Waited::Refused(Failure::HeadersTooLarge);
                 }
             }
-            reserve(&mut self.buf, READ_CHUNK);
             let idle = self.buf.is_empty();
+            if self.buf.capacity() == 0 {
+                let mut probe = [0u8; 1];
+                // Nothing read yet: no buffer until there is something to read, so thousands
+                // of connections can sit idle cheaply.
+                tokio::select! {
+                    biased;
+                    peeked = self.stream.peek(&mut probe) => match peeked {
+                        Ok(0) | Err(_) => return Waited::Gone,
+                        Ok(_) => {}
+                    },
+                    _ = timer.as_mut() => return Waited::Gone,
+                    _ = cancelled.as_mut() => return Waited::Gone,
+                    _ = reclaimed.as_mut() => return Waited::Gone,
+                }
+            }
+            reserve(&mut self.buf, READ_CHUNK);
             tokio::select! {
                 biased;
                 read = self.stream.read_buf(&mut self.buf) => match read {
@@ -177,6 +207,7 @@ impl Connection<'_> {
                 },
                 _ = timer.as_mut() => return Waited::Gone,
                 _ = cancelled.as_mut(), if idle => return Waited::Gone,
+                _ = reclaimed.as_mut(), if idle => return Waited::Gone,
             }
         }
     }
