@@ -379,3 +379,187 @@ fn a_client_that_never_reads_is_dropped_without_the_gateway_growing_and_others_a
     assert_still_serving(&project, addr);
     project.down_and_assert_clean();
 }
+
+/// Idle connections the tests open; fewer when the hard open-file limit is lower.
+const IDLE_WANTED: u64 = 10_000;
+
+/// Raises this test's soft open-file limit to the hard one; returns how many idle
+/// connections it can hold, and a note when that is fewer than [`IDLE_WANTED`].
+fn idle_connections_possible() -> (u64, String) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("raise the soft open-file limit");
+    // Room for the test's own files, the daemon's and the services' beside the sockets.
+    let possible = IDLE_WANTED.min(hard.saturating_sub(512));
+    let note = if possible < IDLE_WANTED {
+        format!(" (scaled down from {IDLE_WANTED}: the hard open-file limit is {hard})")
+    } else {
+        String::new()
+    };
+    if !note.is_empty() {
+        eprintln!("{possible} idle connections{note}");
+    }
+    (possible, note)
+}
+
+/// `servio up`, the daemon starting with the usual soft open-file limit (1024) under
+/// whatever hard limit there is, as on a default system.
+fn up_with_the_usual_soft_limit(project: &Project) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    use std::os::unix::process::CommandExt;
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    let mut command = project.servio(&["up"]);
+    // SAFETY: setrlimit is a plain system call, allowed between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            setrlimit(Resource::RLIMIT_NOFILE, 1024.min(hard), hard).map_err(std::io::Error::from)
+        });
+    }
+    let run = common::Run::from(command.output().expect("servio up"));
+    assert_eq!(run.code, 0, "servio up failed:\n{run}");
+}
+
+/// The soft and hard "Max open files" of `pid`.
+fn open_files_limit_of(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .expect("Max open files");
+    let mut values = line["Max open files".len()..].split_whitespace();
+    let soft = values.next().unwrap_or_default().to_string();
+    (soft, values.next().unwrap_or_default().to_string())
+}
+
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| fds.count())
+        .unwrap_or(0)
+}
+
+/// The gateway's `servio_gateway_connections` gauge, from the admin API's /metrics.
+fn gateway_connections(project: &Project) -> u64 {
+    let (status, metrics) = common::http_get(&format!("{}/metrics", project.admin_url()));
+    assert_eq!(status, 200, "{metrics}");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("servio_gateway_connections "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("servio_gateway_connections in /metrics")
+}
+
+/// Opens `count` connections to `addr` that never send a byte.
+fn open_idle(addr: SocketAddr, count: u64, note: &str) -> Vec<TcpStream> {
+    (0..count)
+        .map(|n| {
+            TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap_or_else(|e| {
+                panic!("idle connection {n} of {count}{note} could not connect: {e}")
+            })
+        })
+        .collect()
+}
+
+/// A manifest where an idle connection keeps its slot for a minute unless made to give it
+/// up, with `max_connections`.
+fn idle_manifest(max_connections: u64) -> String {
+    MANIFEST.replace(
+        "header_read_timeout = \"2s\"\nidle_timeout = \"2s\"",
+        &format!(
+            "header_read_timeout = \"60s\"\nidle_timeout = \"60s\"\n\
+             max_connections = {max_connections}"
+        ),
+    )
+}
+
+#[test]
+fn past_max_connections_idle_connections_make_room_for_new_ones() {
+    let (idle, note) = idle_connections_possible();
+    // The default max_connections, or half the idle connections when fewer can be opened.
+    let max = 4096.min(idle / 2);
+    let project = Project::new(&idle_manifest(max));
+    up_with_the_usual_soft_limit(&project);
+    let addr = gateway_addr(&project);
+    let daemon = daemon_pid(&project);
+    // The daemon raised its soft limit to the hard one; the services it starts do not
+    // inherit that.
+    let (soft, hard) = open_files_limit_of(daemon);
+    assert_eq!(
+        soft, hard,
+        "the daemon kept a soft open-file limit of {soft}"
+    );
+    let rec = project.pids("rec")[0] as u32;
+    let (soft, _) = open_files_limit_of(rec);
+    assert_eq!(soft, 1024.min(hard.parse().unwrap_or(1024)).to_string());
+    let before = status_kb(daemon, "VmRSS");
+
+    let held = open_idle(addr, idle, &note);
+    // Every slot is taken by a connection that sent nothing, held for a minute unless
+    // made to give it up; more wait behind them.
+    let open = gateway_connections(&project);
+    assert!(
+        open + 64 >= max,
+        "{open} connections open of max_connections {max}{note}"
+    );
+    let rss = status_kb(daemon, "VmRSS");
+    for n in 0..20 {
+        let reply = get(&format!("http://{addr}/rec/meanwhile-{n}"));
+        assert_eq!(
+            reply.status, 200,
+            "request {n} with {idle} idle connections{note}: {reply:?}"
+        );
+    }
+    let open_now = gateway_connections(&project);
+    assert!(
+        open_now <= max,
+        "{open_now} connections open, max_connections {max}"
+    );
+    let fds = open_fds(daemon);
+    assert!(
+        fds as u64 <= max + 256,
+        "the daemon has {fds} files open with max_connections {max}"
+    );
+    // A connection that sent nothing holds no buffer: tokio's task and socket state only.
+    let per_connection = (rss.saturating_sub(before) << 10) / open.max(1);
+    assert!(
+        per_connection < 8 << 10,
+        "{per_connection} bytes per idle connection (RSS {before} kB, then {rss} kB with {open})"
+    );
+    drop(held);
+    wait_until(DEADLINE, || {
+        let open = gateway_connections(&project);
+        (open == 0).then_some(()).ok_or(open)
+    })
+    .expect("the gateway lets go of closed connections");
+    assert_still_serving(&project, addr);
+    project.down_and_assert_clean();
+}
+
+#[test]
+fn ten_thousand_idle_connections_are_held_while_others_are_served() {
+    let (idle, note) = idle_connections_possible();
+    let project = Project::new(&idle_manifest(idle + 100));
+    up_with_the_usual_soft_limit(&project);
+    let addr = gateway_addr(&project);
+    let daemon = daemon_pid(&project);
+    let held = open_idle(addr, idle, &note);
+    wait_until(DEADLINE, || {
+        let open = gateway_connections(&project);
+        (open >= idle).then_some(()).ok_or(open)
+    })
+    .unwrap_or_else(|open| panic!("the gateway holds {open} of {idle} idle connections{note}"));
+    assert!(open_fds(daemon) as u64 > idle, "{note}");
+    for n in 0..20 {
+        let reply = get(&format!("http://{addr}/rec/meanwhile-{n}"));
+        assert_eq!(
+            reply.status,
+            200,
+            "request {n} with {idle} idle connections{note} ({} open): {reply:?}",
+            gateway_connections(&project)
+        );
+    }
+    // Still held: serving others closed none of them.
+    assert!(gateway_connections(&project) >= idle, "{note}");
+    drop(held);
+    assert_still_serving(&project, addr);
+    project.down_and_assert_clean();
+}
