@@ -12,6 +12,7 @@
 //! `idle_timeout` is closed. On shutdown the listener closes at once and open connections
 //! finish their requests for up to [`super::DRAIN_TIMEOUT`].
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -290,13 +291,26 @@ fn builder(proxy: &Proxy) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Sweeps the worker's upstream pools every half idle timeout, for as long as it runs.
+/// Sweeps the worker's upstream pools every half idle timeout, and at once when the healthy
+/// view changes: connections to an instance that left it (stopped, crashed, draining, failing
+/// its probes) close then, rather than linger (half-closed, after a restart) until the next
+/// tick.
 async fn sweep_forever(worker: Arc<Worker>) {
     let mut tick = tokio::time::interval(POOL_IDLE_TIMEOUT / 2);
+    let mut view = worker.proxy.view.clone();
+    let mut view_open = true;
     loop {
-        tick.tick().await;
-        worker.pool.sweep();
-        worker.hyper.sweep();
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = view.changed(), if view_open => view_open = changed.is_ok(),
+        }
+        let live: HashSet<SocketAddr> = view
+            .borrow_and_update()
+            .values()
+            .flat_map(|endpoints| endpoints.iter().map(|endpoint| endpoint.addr))
+            .collect();
+        worker.pool.sweep(|addr| live.contains(addr));
+        worker.hyper.sweep(|addr| live.contains(addr));
     }
 }
 
