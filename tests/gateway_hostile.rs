@@ -67,25 +67,6 @@ fn assert_still_serving(project: &Project, addr: SocketAddr) {
     assert!(!log.contains("panicked"), "the daemon panicked:\n{log}");
 }
 
-/// The daemon's pid, from .servio/daemon.pid.
-fn daemon_pid(project: &Project) -> u32 {
-    std::fs::read_to_string(project.file(".servio/daemon.pid"))
-        .expect("daemon.pid")
-        .trim()
-        .parse()
-        .expect("a pid")
-}
-
-/// A field of /proc/PID/status in kB (VmRSS, VmHWM, RssAnon).
-fn status_kb(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|value| value.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
 #[test]
 fn garbage_gets_a_400_or_a_closed_connection_and_everything_keeps_serving() {
     let project = Project::new(MANIFEST);
@@ -310,7 +291,7 @@ fn a_client_that_never_reads_is_dropped_without_the_gateway_growing_and_others_a
     let project = Project::new(MANIFEST);
     project.up(&[]);
     let addr = gateway_addr(&project);
-    let daemon = daemon_pid(&project);
+    let daemon = project.daemon_pid();
     // Each answer echoes its request's 16 KiB header: socket buffers fill after a few
     // hundred, and then the gateway has to hold what it reads, or stop reading.
     let pad = "p".repeat(16 << 10);
@@ -328,7 +309,7 @@ fn a_client_that_never_reads_is_dropped_without_the_gateway_growing_and_others_a
     }
     // From here the peak RSS (VmHWM) counts anew.
     std::fs::write(format!("/proc/{daemon}/clear_refs"), "5").expect("reset the peak RSS");
-    let before = status_kb(daemon, "VmRSS");
+    let before = common::footprint(daemon).rss_kb;
 
     let stuck = Arc::new(AtomicBool::new(false));
     let written = Arc::new(AtomicU64::new(0));
@@ -368,7 +349,7 @@ fn a_client_that_never_reads_is_dropped_without_the_gateway_growing_and_others_a
         greedy.join().expect("greedy client"),
         "the gateway never dropped a client that reads nothing"
     );
-    let peak = status_kb(daemon, "VmHWM");
+    let peak = common::footprint(daemon).peak_kb;
     let written_mib = written.load(Ordering::Relaxed) >> 20;
     // Kernel socket buffers hold what is in flight; the gateway holds one request and one
     // answer of it at a time (tens of KiB), whatever the client sends.
@@ -431,12 +412,6 @@ fn open_files_limit_of(pid: u32) -> (String, String) {
     (soft, values.next().unwrap_or_default().to_string())
 }
 
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|fds| fds.count())
-        .unwrap_or(0)
-}
-
 /// The gateway's `servio_gateway_connections` gauge, from the admin API's /metrics.
 fn gateway_connections(project: &Project) -> u64 {
     let (status, metrics) = common::http_get(&format!("{}/metrics", project.admin_url()));
@@ -479,7 +454,7 @@ fn past_max_connections_idle_connections_make_room_for_new_ones() {
     let project = Project::new(&idle_manifest(max));
     up_with_the_usual_soft_limit(&project);
     let addr = gateway_addr(&project);
-    let daemon = daemon_pid(&project);
+    let daemon = project.daemon_pid();
     // The daemon raised its soft limit to the hard one; the services it starts do not
     // inherit that.
     let (soft, hard) = open_files_limit_of(daemon);
@@ -490,7 +465,7 @@ fn past_max_connections_idle_connections_make_room_for_new_ones() {
     let rec = project.pids("rec")[0] as u32;
     let (soft, _) = open_files_limit_of(rec);
     assert_eq!(soft, 1024.min(hard.parse().unwrap_or(1024)).to_string());
-    let before = status_kb(daemon, "VmRSS");
+    let before = common::footprint(daemon).rss_kb;
 
     let held = open_idle(addr, idle, &note);
     // Every slot is taken by a connection that sent nothing, held for a minute unless
@@ -500,7 +475,7 @@ fn past_max_connections_idle_connections_make_room_for_new_ones() {
         open + 64 >= max,
         "{open} connections open of max_connections {max}{note}"
     );
-    let rss = status_kb(daemon, "VmRSS");
+    let rss = common::footprint(daemon).rss_kb;
     for n in 0..20 {
         let reply = get(&format!("http://{addr}/rec/meanwhile-{n}"));
         assert_eq!(
@@ -513,9 +488,9 @@ fn past_max_connections_idle_connections_make_room_for_new_ones() {
         open_now <= max,
         "{open_now} connections open, max_connections {max}"
     );
-    let fds = open_fds(daemon);
+    let fds = common::footprint(daemon).fds;
     assert!(
-        fds as u64 <= max + 256,
+        fds <= max + 256,
         "the daemon has {fds} files open with max_connections {max}"
     );
     // A connection that sent nothing holds no buffer: tokio's task and socket state only.
@@ -540,14 +515,14 @@ fn ten_thousand_idle_connections_are_held_while_others_are_served() {
     let project = Project::new(&idle_manifest(idle + 100));
     up_with_the_usual_soft_limit(&project);
     let addr = gateway_addr(&project);
-    let daemon = daemon_pid(&project);
+    let daemon = project.daemon_pid();
     let held = open_idle(addr, idle, &note);
     wait_until(DEADLINE, || {
         let open = gateway_connections(&project);
         (open >= idle).then_some(()).ok_or(open)
     })
     .unwrap_or_else(|open| panic!("the gateway holds {open} of {idle} idle connections{note}"));
-    assert!(open_fds(daemon) as u64 > idle, "{note}");
+    assert!(common::footprint(daemon).fds > idle, "{note}");
     for n in 0..20 {
         let reply = get(&format!("http://{addr}/rec/meanwhile-{n}"));
         assert_eq!(

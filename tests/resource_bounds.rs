@@ -4,6 +4,7 @@
 //! flat through 100,000 proxied requests and 100 restarts (rolling and crashes).
 
 mod common;
+mod gateway_support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -60,17 +61,7 @@ command = [{fixture}, "flood"]
     assert!(total <= budget + 16 * 1024, "{total} bytes in {files:?}");
     assert!(!logs.join("web.log.3").exists(), "{files:?}");
     // The daemon's memory stays bounded and the service still answers its probes.
-    let daemon: u32 = std::fs::read_to_string(project.file(".servio/daemon.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let status = std::fs::read_to_string(format!("/proc/{daemon}/status")).unwrap();
-    let rss_kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap();
+    let rss_kb = common::footprint(project.daemon_pid()).rss_kb;
     assert!(rss_kb < 100 * 1024, "daemon RSS {rss_kb} kB");
     assert_eq!(project.instances("web")[0]["health"], "healthy");
     project.down_and_assert_clean();
@@ -93,32 +84,6 @@ replicas = 2
 env = { RUST_LOG = "warn" }
 restart = { policy = "always", max_restarts = 1000, within = "1s", backoff = "10ms", max_backoff = "10ms" }
 "#;
-
-/// The daemon's resident memory (all, and anonymous only) in kB, and its open files.
-#[derive(Debug, Clone, Copy)]
-struct Footprint {
-    rss_kb: u64,
-    anon_kb: u64,
-    fds: u64,
-}
-
-fn footprint(pid: u32) -> Footprint {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let kb = |field: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field))
-            .and_then(|value| value.split_whitespace().next()?.parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-    };
-    Footprint {
-        rss_kb: kb("VmRSS:"),
-        anon_kb: kb("RssAnon:"),
-        fds: std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .expect("fd")
-            .count() as u64,
-    }
-}
 
 /// Sends `count` GETs of `path` on one keep-alive connection, pipelined eight at a time;
 /// returns the statuses other than 200 (a broken connection counts as 0 and is opened
@@ -228,12 +193,7 @@ fn flat(start: u64, end: u64, slack: u64) -> bool {
 fn the_daemon_s_memory_and_open_files_stay_flat_through_100k_requests_and_100_restarts() {
     let project = Project::new(MENU_STACK);
     project.up(&[]);
-    let addr: SocketAddr = project.status_json()["gateway_url"]
-        .as_str()
-        .expect("the gateway runs")
-        .trim_start_matches("http://")
-        .parse()
-        .expect("IP:PORT");
+    let addr = gateway_support::gateway_addr(&project);
     let created: serde_json::Value = ureq::post(&format!("http://{addr}/api/menu-items"))
         .send_json(serde_json::json!({"venueId": "v1", "name": "Flat white", "priceCents": 450}))
         .expect("create a menu item")
@@ -241,11 +201,7 @@ fn the_daemon_s_memory_and_open_files_stay_flat_through_100k_requests_and_100_re
         .read_json()
         .expect("JSON");
     let path = format!("/api/menu-items/{}", created["id"].as_str().expect("id"));
-    let daemon: u32 = std::fs::read_to_string(project.file(".servio/daemon.pid"))
-        .expect("daemon.pid")
-        .trim()
-        .parse()
-        .expect("a pid");
+    let daemon = project.daemon_pid();
 
     // A round: ten restarts, then 10,000 requests; measured at the same point of a round,
     // just after its load. The warm-up round takes every path once (allocator pages,
@@ -255,11 +211,11 @@ fn the_daemon_s_memory_and_open_files_stay_flat_through_100k_requests_and_100_re
         proxied_load(addr, &path, 10_000);
     };
     round();
-    let start = footprint(daemon);
+    let start = common::footprint(daemon);
     for _ in 0..10 {
         round();
     }
-    let end = footprint(daemon);
+    let end = common::footprint(daemon);
     let figures = format!(
         "daemon after the warm-up: RSS {} kB (anonymous {} kB), {} open files; after 100,000 \
          more proxied requests and 100 more restarts: RSS {} kB (anonymous {} kB), {} open files",
