@@ -7,14 +7,6 @@ mod common;
 
 use common::{DEADLINE, Project, kill9, wait_until};
 
-fn daemon_pid(project: &Project) -> u32 {
-    std::fs::read_to_string(project.file(".servio/daemon.pid"))
-        .expect("daemon.pid")
-        .trim()
-        .parse()
-        .expect("a pid")
-}
-
 fn pids(project: &Project) -> Vec<(String, u64, u64)> {
     let status = project.status_json();
     let mut found = Vec::new();
@@ -55,7 +47,7 @@ depends_on = ["web"]
     let up_at = std::time::Instant::now();
     let before = pids(&project);
     assert_eq!(before.len(), 3, "{before:?}");
-    let old_daemon = daemon_pid(&project);
+    let old_daemon = project.daemon_pid();
     kill9(old_daemon as u64);
     wait_until(DEADLINE, || {
         let gone = !std::path::Path::new(&format!("/proc/{old_daemon}")).exists()
@@ -91,7 +83,7 @@ depends_on = ["web"]
     let up = project.up(&[]);
     assert!(up.stderr.contains("adopted 3 instance(s)"), "{up}");
     assert_eq!(pids(&project), before, "the same processes serve");
-    assert_ne!(daemon_pid(&project), old_daemon);
+    assert_ne!(project.daemon_pid(), old_daemon);
     // Their uptime goes on from when they started, not from the adoption.
     let api = &project.instances("api")[0];
     let since_up = up_at.elapsed().as_millis() as u64;
@@ -218,7 +210,7 @@ replicas = 2
             answers
         })
     };
-    kill9(daemon_pid(&project) as u64);
+    kill9(project.daemon_pid() as u64);
     let up = project.run(&["up", "-q"]);
     assert_eq!(up.code, 0, "{up}");
     // The client gets answers again before it stops.

@@ -158,6 +158,14 @@ pub async fn run(manifest: Manifest) -> Result<()> {
     // Only what still runs (same pid and start time) is adopted; checked once, here.
     leftover.instances = state::still_running(&leftover);
 
+    match process::limits::raise_open_files() {
+        Ok(raised) if raised.to > raised.from => {
+            tracing::info!(from = raised.from, to = raised.to, "open-file limit raised");
+        }
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
+
     let pid = std::process::id();
     std::fs::write(paths.daemon_pid(), format!("{pid}\n"))
         .with_context(|| format!("cannot write {}", paths.daemon_pid().display()))?;

@@ -3,6 +3,10 @@
 //! large request bodies, `Expect`. Bodies stream both ways; small bodies of idempotent
 //! requests are kept so a retry can send them again. The tries run through the same
 //! [`super::forward`] loop as the fast path, over this worker's hyper connections.
+//!
+//! Framing on a connection hyper serves is hyper's (RFC 9112 section 6.3): Transfer-Encoding
+//! wins over Content-Length, and such a connection closes after its answer; the fast path
+//! refuses those heads outright before any handoff.
 
 use std::borrow::Cow;
 use std::convert::Infallible;

@@ -82,9 +82,8 @@ impl crate::balance::Endpoint for Endpoint {
 pub struct Gateway {
     proxy: Arc<proxy::Proxy>,
     addr: SocketAddr,
-    /// The client-connection slots; a held gateway starts with none (see [`Gateway::open`]).
-    slots: Arc<tokio::sync::Semaphore>,
-    opened: Arc<std::sync::Once>,
+    /// False while a held gateway accepts nothing (see [`Gateway::open`]).
+    opened: Arc<watch::Sender<bool>>,
 }
 
 impl Gateway {
@@ -113,33 +112,24 @@ impl Gateway {
     ) -> std::io::Result<(Gateway, tokio::task::JoinHandle<()>)> {
         let proxy = Arc::new(proxy::Proxy::new(config, view));
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_WORKERS));
-        let slots = Arc::new(tokio::sync::Semaphore::new(0));
-        let (addr, task) = server::start(
-            port,
-            proxy.clone(),
-            workers,
-            slots.clone(),
-            shutdown.clone(),
-        )?;
+        let (opened, accepting) = watch::channel(false);
+        let (addr, task) =
+            server::start(port, proxy.clone(), workers, accepting, shutdown.clone())?;
         tokio::spawn(proxy::forget_departed(proxy.clone(), shutdown));
-        let opened = Arc::new(std::sync::Once::new());
+        let opened = Arc::new(opened);
         Ok((
             Gateway {
                 proxy,
                 addr,
-                slots,
                 opened,
             },
             task,
         ))
     }
 
-    /// Starts accepting client connections, up to `max_connections` at once (idempotent).
+    /// Starts accepting client connections (idempotent).
     pub fn open(&self) {
-        self.opened.call_once(|| {
-            self.slots
-                .add_permits(self.proxy.config.max_connections as usize)
-        });
+        self.opened.send_replace(true);
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -16,6 +16,9 @@ pub enum Failure {
     BadTarget(&'static str),
     /// Not an HTTP/1.1 request (400).
     Malformed,
+    /// Where the body ends is not told one way only (400): see
+    /// [`super::h1::head::Facts::framing_problem`].
+    BadFraming(&'static str),
     /// The request head is past 64 KiB or 100 fields (431).
     HeadersTooLarge,
     /// No route's prefix covers the path (404).
@@ -42,9 +45,10 @@ pub enum Failure {
 impl Failure {
     pub fn status(&self) -> StatusCode {
         match self {
-            Failure::BadTarget(_) | Failure::BodyBroken | Failure::Malformed => {
-                StatusCode::BAD_REQUEST
-            }
+            Failure::BadTarget(_)
+            | Failure::BodyBroken
+            | Failure::Malformed
+            | Failure::BadFraming(_) => StatusCode::BAD_REQUEST,
             Failure::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Failure::NoRoute => StatusCode::NOT_FOUND,
             Failure::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -61,6 +65,7 @@ impl Failure {
         match self {
             Failure::BadTarget(_) => "bad_request_target",
             Failure::Malformed => "malformed_request",
+            Failure::BadFraming(_) => "ambiguous_framing",
             Failure::HeadersTooLarge => "headers_too_large",
             Failure::NoRoute => "no_route",
             Failure::TooLarge { .. } => "body_too_large",
@@ -78,7 +83,7 @@ impl Failure {
     pub fn message(&self, service: Option<&str>, path: &str) -> String {
         let service = service.unwrap_or("the service");
         match self {
-            Failure::BadTarget(why) => why.to_string(),
+            Failure::BadTarget(why) | Failure::BadFraming(why) => why.to_string(),
             Failure::Malformed => "the request is not valid HTTP/1.1".to_string(),
             Failure::HeadersTooLarge => format!(
                 "the request head is larger than {} KiB or has more than {} fields",

@@ -5,12 +5,15 @@
 //! upgrades, HTTP/1.0, streamed bodies) is served by hyper ([`super::general`]) from the
 //! bytes already read.
 //!
-//! Limits: at most `max_connections` connections in all (the rest wait in the listen backlog),
+//! Limits: at most `max_connections` connections in all (the rest wait in the listen backlog;
+//! when all are taken, the fast-path connection idle longest makes room for a new one),
 //! request headers within `header_read_timeout` (slowloris; between keep-alive requests too)
 //! and within 64 KiB (431), and a connection with no bytes moving either way for
 //! `idle_timeout` is closed. On shutdown the listener closes at once and open connections
 //! finish their requests for up to [`super::DRAIN_TIMEOUT`].
 
+use std::collections::HashSet;
+use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
@@ -25,7 +28,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{AcquireError, Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -37,12 +40,12 @@ use super::{DRAIN_TIMEOUT, MAX_HEADER_BYTES, POOL_IDLE_TIMEOUT, general};
 /// Starts `workers` threads serving `127.0.0.1:port` until `shutdown`; returns the address
 /// and a task that ends when every worker has drained. Each worker has its own listening
 /// socket on the port (SO_REUSEPORT), so the kernel spreads connections over the workers.
-/// A connection is accepted only with one of `slots` (`max_connections` once open).
+/// Nothing is accepted until `opened` reads true: connections wait in the listen backlog.
 pub fn start(
     port: u16,
     proxy: Arc<Proxy>,
     workers: usize,
-    slots: Arc<Semaphore>,
+    opened: watch::Receiver<bool>,
     shutdown: CancellationToken,
 ) -> io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     // Every socket is bound before any thread starts: a failure leaves nothing running.
@@ -72,14 +75,19 @@ pub fn start(
         };
         bound.push((runtime, listener));
     }
+    let capacity = Arc::new(Capacity {
+        slots: Arc::new(Semaphore::new(proxy.config.max_connections as usize)),
+        room: Notify::new(),
+    });
     let mut finished = Vec::new();
     for (worker, (runtime, listener)) in bound.into_iter().enumerate() {
-        let (proxy, slots, shutdown) = (proxy.clone(), slots.clone(), shutdown.clone());
+        let (proxy, capacity, shutdown) = (proxy.clone(), capacity.clone(), shutdown.clone());
+        let opened = opened.clone();
         let (done, waiter) = tokio::sync::oneshot::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name(format!("gateway-{worker}"))
             .spawn(move || {
-                runtime.block_on(serve(listener, proxy, slots, shutdown));
+                runtime.block_on(serve(listener, proxy, capacity, opened, shutdown));
                 let _ = done.send(());
             });
         match spawned {
@@ -100,6 +108,39 @@ pub fn start(
     Ok((addr, drained))
 }
 
+/// The connection slots every worker takes from (`max_connections`), and the call for room
+/// when they are all taken.
+struct Capacity {
+    slots: Arc<Semaphore>,
+    /// Notified once for each new connection that finds every slot taken: the fast-path
+    /// connection waiting longest for a request, with nothing of one read, closes and frees
+    /// its slot (nginx reuses idle connections the same way), so idle connections cannot
+    /// lock everyone else out. With none waiting, the next connection to go idle closes.
+    room: Notify,
+}
+
+impl Capacity {
+    /// A slot for a connection just accepted: a free one at once, else the first one freed
+    /// after asking an idle connection to make room.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, AcquireError> {
+        let acquire = self.slots.clone().acquire_owned();
+        tokio::pin!(acquire);
+        // Queued first, then the call for room: the slot that frees goes to this waiter,
+        // never to a connection another worker accepts meanwhile (which would leave this one
+        // waiting with its call for room spent).
+        let mut asked = false;
+        std::future::poll_fn(|context| {
+            let polled = acquire.as_mut().poll(context);
+            if polled.is_pending() && !asked {
+                asked = true;
+                self.room.notify_one();
+            }
+            polled
+        })
+        .await
+    }
+}
+
 /// What one worker thread's connections share.
 struct Worker {
     proxy: Arc<Proxy>,
@@ -116,9 +157,15 @@ struct Worker {
 async fn serve(
     listener: TcpListener,
     proxy: Arc<Proxy>,
-    slots: Arc<Semaphore>,
+    capacity: Arc<Capacity>,
+    mut opened: watch::Receiver<bool>,
     shutdown: CancellationToken,
 ) {
+    // A held gateway (see `Gateway::start_held`) accepts nothing until it is opened.
+    tokio::select! {
+        _ = shutdown.cancelled() => return,
+        _ = opened.wait_for(|open| *open) => {}
+    }
     let worker = Arc::new(Worker {
         pool: h1::Pool::new(proxy.config.connect_timeout),
         hyper: Upstream::new(proxy.config.connect_timeout),
@@ -134,13 +181,6 @@ async fn serve(
     });
     let connections = TaskTracker::new();
     loop {
-        let slot = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-        };
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -153,8 +193,17 @@ async fn serve(
                 }
             },
         };
+        // Past max_connections, one accepted connection per worker waits here for a slot;
+        // the rest wait in the listen backlog.
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            slot = capacity.slot() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
         let _ = stream.set_nodelay(true);
-        let (worker, shutdown) = (worker.clone(), shutdown.clone());
+        let (worker, capacity, shutdown) = (worker.clone(), capacity.clone(), shutdown.clone());
         connections.spawn(async move {
             let metrics = &worker.proxy.metrics;
             metrics.connections_open.fetch_add(1, Ordering::Relaxed);
@@ -166,6 +215,7 @@ async fn serve(
                 &worker.pool,
                 shutdown.clone(),
                 &worker.stopping,
+                &capacity.room,
             );
             if let Some(handoff) = served.await {
                 serve_general(handoff, peer, &worker, &shutdown).await;
@@ -235,6 +285,9 @@ fn builder(proxy: &Proxy) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .keep_alive(true)
+        // A client may shut down its side once its request is sent (`shutdown(SHUT_WR)`):
+        // it still gets its answer.
+        .half_close(true)
         .header_read_timeout(proxy.config.header_read_timeout)
         // Headers past the read buffer are refused with 431.
         .max_buf_size(MAX_HEADER_BYTES);
@@ -247,13 +300,26 @@ fn builder(proxy: &Proxy) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// Sweeps the worker's upstream pools every half idle timeout, for as long as it runs.
+/// Sweeps the worker's upstream pools every half idle timeout, and at once when the healthy
+/// view changes: connections to an instance that left it (stopped, crashed, draining, failing
+/// its probes) close then, rather than linger (half-closed, after a restart) until the next
+/// tick.
 async fn sweep_forever(worker: Arc<Worker>) {
     let mut tick = tokio::time::interval(POOL_IDLE_TIMEOUT / 2);
+    let mut view = worker.proxy.view.clone();
+    let mut view_open = true;
     loop {
-        tick.tick().await;
-        worker.pool.sweep();
-        worker.hyper.sweep();
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = view.changed(), if view_open => view_open = changed.is_ok(),
+        }
+        let live: HashSet<SocketAddr> = view
+            .borrow_and_update()
+            .values()
+            .flat_map(|endpoints| endpoints.iter().map(|endpoint| endpoint.addr))
+            .collect();
+        worker.pool.sweep(|addr| live.contains(addr));
+        worker.hyper.sweep(|addr| live.contains(addr));
     }
 }
 

@@ -144,9 +144,11 @@ impl Upstream {
         Ok(sender)
     }
 
-    /// Drops closed connections and those idle longer than the pool's idle timeout.
-    pub fn sweep(&self) {
+    /// Drops closed connections, those idle longer than the pool's idle timeout, and every
+    /// one to an address that is not `live`.
+    pub fn sweep(&self, live: impl Fn(&SocketAddr) -> bool) {
         let mut idle = self.lock();
+        idle.retain(|addr, _| live(addr));
         for pooled in idle.values_mut() {
             pooled.retain(|p| !p.sender.is_closed() && p.returned.elapsed() < POOL_IDLE_TIMEOUT);
         }

@@ -2,6 +2,7 @@
 //! earlier is only ever signalled while it still names the same process.
 
 pub mod exit;
+pub mod limits;
 pub mod ports;
 pub mod sockets;
 pub mod stop;

@@ -131,6 +131,15 @@ impl Project {
             .to_string()
     }
 
+    /// The daemon's pid, from .servio/daemon.pid.
+    pub fn daemon_pid(&self) -> u32 {
+        std::fs::read_to_string(self.file(".servio/daemon.pid"))
+            .expect("daemon.pid")
+            .trim()
+            .parse()
+            .expect("a pid in daemon.pid")
+    }
+
     /// Processes (not zombies) whose working directory is inside the project folder.
     pub fn processes(&self) -> Vec<(u32, String)> {
         processes_under(self.path())
@@ -192,6 +201,35 @@ pub fn processes_under(root: &Path) -> Vec<(u32, String)> {
         }
     }
     found
+}
+
+/// What a process holds, from /proc: resident memory in kB (all of it, the anonymous part,
+/// and the peak since start or since "5" was written to /proc/PID/clear_refs) and open files.
+#[derive(Debug, Clone, Copy)]
+pub struct Footprint {
+    pub rss_kb: u64,
+    pub anon_kb: u64,
+    pub peak_kb: u64,
+    pub fds: u64,
+}
+
+pub fn footprint(pid: u32) -> Footprint {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kb = |field: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|value| value.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+    };
+    Footprint {
+        rss_kb: kb("VmRSS"),
+        anon_kb: kb("RssAnon"),
+        peak_kb: kb("VmHWM"),
+        fds: std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|fds| fds.count() as u64)
+            .unwrap_or(0),
+    }
 }
 
 /// SIGKILLs `pid` (an instance or the daemon), as a crash would.

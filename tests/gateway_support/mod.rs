@@ -90,14 +90,44 @@ pub fn get(url: &str) -> Reply {
 
 /// Sends `raw` bytes on a new connection and reads until the server closes it (or 20 s).
 pub fn raw(addr: SocketAddr, raw: &[u8]) -> String {
+    exchange(addr, raw, false).answer
+}
+
+/// What came back on a raw connection.
+#[derive(Debug)]
+pub struct Exchanged {
+    pub answer: String,
+    /// The server closed the connection (rather than 20 s passing first).
+    pub closed: bool,
+}
+
+/// Sends `raw` bytes on a new connection, shuts down the write side when `half_close`, and
+/// reads until the server closes the connection or 20 s pass.
+pub fn exchange(addr: SocketAddr, raw: &[u8], half_close: bool) -> Exchanged {
     let mut stream = TcpStream::connect(addr).expect("connect to the gateway");
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
-    stream.write_all(raw).expect("write");
+    // The server may close before all of it is read (an early 400): that is its answer.
+    let _ = stream.write_all(raw);
+    if half_close {
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+    }
     let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer).into_owned()
+    let mut chunk = [0u8; 16 << 10];
+    let closed = loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break true,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            // A reset after the answer (unread bytes at close) is a close too.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    Exchanged {
+        answer: String::from_utf8_lossy(&answer).into_owned(),
+        closed,
+    }
 }
 
 /// The status code of a raw HTTP/1.1 answer (0 when there is none).

@@ -244,9 +244,11 @@ impl Pool {
         })
     }
 
-    /// Drops connections the instance closed and those idle past the pool's idle timeout.
-    pub fn sweep(&self) {
+    /// Drops connections the instance closed, those idle past the pool's idle timeout, and
+    /// every one to an address that is not `live`.
+    pub fn sweep(&self, live: impl Fn(&SocketAddr) -> bool) {
         let mut idle = self.lock();
+        idle.retain(|addr, _| live(addr));
         for pooled in idle.values_mut() {
             pooled.retain(|(connection, returned)| {
                 returned.elapsed() < POOL_IDLE_TIMEOUT && connection.is_idle_and_open()

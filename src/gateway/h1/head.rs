@@ -182,6 +182,8 @@ pub struct Facts {
     pub bad_length: bool,
     /// The last transfer coding named, lowercased `chunked` or not.
     pub transfer_encoding: Option<bool>,
+    /// How many transfer codings all Transfer-Encoding fields name together.
+    pub transfer_codings: u32,
     /// `Connection: close`.
     pub close: bool,
     /// `Connection: keep-alive` (what an HTTP/1.0 peer needs to keep a connection).
@@ -236,13 +238,36 @@ impl Facts {
                     }
                 }
                 17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
-                    let last = tokens(value).last().unwrap_or_default();
+                    let mut last: &[u8] = &[];
+                    for token in tokens(value) {
+                        facts.transfer_codings += 1;
+                        last = token;
+                    }
                     facts.transfer_encoding = Some(last.eq_ignore_ascii_case(b"chunked"));
                 }
                 _ => {}
             }
         }
         facts
+    }
+
+    /// Why a request with these fields cannot be framed one way only (a 400), or `None`.
+    /// Where a client, the gateway and an instance could disagree on where the body ends,
+    /// a request could be smuggled past the gateway: so the body must be framed by one
+    /// valid Content-Length, or by `Transfer-Encoding: chunked` alone on HTTP/1.1.
+    pub fn framing_problem(&self, minor_version: u8) -> Option<&'static str> {
+        let chunked_only = self.transfer_encoding == Some(true) && self.transfer_codings == 1;
+        if self.transfer_encoding.is_some() && (self.content_length.is_some() || self.bad_length) {
+            Some("the request has both Content-Length and Transfer-Encoding")
+        } else if self.bad_length {
+            Some("Content-Length must be one decimal number")
+        } else if self.transfer_encoding.is_some() && minor_version == 0 {
+            Some("an HTTP/1.0 request cannot use Transfer-Encoding")
+        } else if self.transfer_encoding.is_some() && !chunked_only {
+            Some("the only transfer coding accepted is `chunked`")
+        } else {
+            None
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! One client connection on the fast path: read a request head (within
-//! `header_read_timeout`, 64 KiB and 100 fields), take the shared first decisions, read the
+//! `header_read_timeout`, 64 KiB and 100 fields), refuse one whose body could be framed two
+//! ways (400, closed: see [`Facts::framing_problem`]), take the shared first decisions, read the
 //! body (at most 64 KiB, within `request_timeout`), run the tries through
 //! [`crate::gateway::forward`], relay the answer, and go again while the connection is kept
 //! alive. A request this path does not take ends the loop with a [`Handoff`]; so does an
@@ -16,6 +17,7 @@ use http::header::HeaderValue;
 use http::{Method, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::time::Sleep;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
@@ -80,10 +82,13 @@ struct Connection<'a> {
     pool: &'a Pool,
     /// Raised once the gateway stops: cheaper to read per request than the token.
     stopping: &'a AtomicBool,
+    /// Notified when every connection slot is taken and a new connection waits.
+    room: &'a Notify,
 }
 
 /// Serves `stream` until it closes, or returns it for hyper to serve. `stopping` is raised
-/// after `shutdown` is cancelled.
+/// after `shutdown` is cancelled; `room` is notified when a new connection needs an idle
+/// one's slot.
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -91,16 +96,19 @@ pub async fn serve(
     pool: &Pool,
     shutdown: CancellationToken,
     stopping: &AtomicBool,
+    room: &Notify,
 ) -> Option<Handoff> {
     let mut connection = Connection {
         stream,
         peer: peer.ip().to_string(),
-        buf: BytesMut::with_capacity(READ_CHUNK),
-        out: Vec::with_capacity(READ_CHUNK),
-        upstream: Vec::with_capacity(1024),
+        // Allocated once there is something to read or write.
+        buf: BytesMut::new(),
+        out: Vec::new(),
+        upstream: Vec::new(),
         proxy,
         pool,
         stopping,
+        room,
     };
     let config = &proxy.config;
     // Between requests too: a keep-alive connection that sends nothing is closed.
@@ -146,6 +154,14 @@ impl Connection<'_> {
         mut cancelled: Pin<&mut WaitForCancellationFutureOwned>,
         first: bool,
     ) -> Waited {
+        // While nothing of a request has arrived, the connection gives up its slot when all
+        // are taken and a new connection waits: the one idle longest goes first. (With the
+        // next request read already, it is not idle and does not queue.)
+        let reclaimed = self.room.notified();
+        tokio::pin!(reclaimed);
+        if self.buf.is_empty() {
+            reclaimed.as_mut().enable();
+        }
         loop {
             if !self.buf.is_empty() {
                 let seen = self.buf.len().min(H2_PREFACE.len());
@@ -167,8 +183,23 @@ impl Connection<'_> {
                     return Waited::Refused(Failure::HeadersTooLarge);
                 }
             }
-            reserve(&mut self.buf, READ_CHUNK);
             let idle = self.buf.is_empty();
+            if self.buf.capacity() == 0 {
+                let mut probe = [0u8; 1];
+                // Nothing read yet: no buffer until there is something to read, so thousands
+                // of connections can sit idle cheaply.
+                tokio::select! {
+                    biased;
+                    peeked = self.stream.peek(&mut probe) => match peeked {
+                        Ok(0) | Err(_) => return Waited::Gone,
+                        Ok(_) => {}
+                    },
+                    _ = timer.as_mut() => return Waited::Gone,
+                    _ = cancelled.as_mut() => return Waited::Gone,
+                    _ = reclaimed.as_mut() => return Waited::Gone,
+                }
+            }
+            reserve(&mut self.buf, READ_CHUNK);
             tokio::select! {
                 biased;
                 read = self.stream.read_buf(&mut self.buf) => match read {
@@ -177,6 +208,7 @@ impl Connection<'_> {
                 },
                 _ = timer.as_mut() => return Waited::Gone,
                 _ = cancelled.as_mut(), if idle => return Waited::Gone,
+                _ = reclaimed.as_mut(), if idle => return Waited::Gone,
             }
         }
     }
@@ -232,13 +264,17 @@ impl Connection<'_> {
     async fn request(&mut self, head: RequestHead) -> Next {
         let started = Instant::now();
         let facts = Facts::read(&self.buf, &head.fields);
+        if let Some(why) = facts.framing_problem(head.minor_version) {
+            // Nothing after this head can be trusted to start a request: answer and close.
+            self.refuse(&Failure::BadFraming(why)).await;
+            return Next::Close;
+        }
         let declared = facts.content_length.unwrap_or(0);
         let config = &self.proxy.config;
         let unusual = head.minor_version != 1
             || (facts.upgrade && facts.connection_upgrade)
             || facts.expect
             || facts.transfer_encoding.is_some()
-            || facts.bad_length
             || facts.hosts != 1
             || (declared > REPLAYABLE_BODY_BYTES && declared <= config.max_body);
         let Ok(method) = Method::from_bytes(head.method.of(&self.buf)) else {

@@ -57,6 +57,60 @@ fn lengths_that_disagree_or_are_not_numbers_are_flagged() {
 }
 
 #[test]
+fn a_body_must_be_framed_one_way_only() {
+    let both = Some("the request has both Content-Length and Transfer-Encoding");
+    let length = Some("Content-Length must be one decimal number");
+    let old = Some("an HTTP/1.0 request cannot use Transfer-Encoding");
+    let coding = Some("the only transfer coding accepted is `chunked`");
+    let table: [(&str, &str, Option<&str>); 16] = [
+        ("1.1", "", None),
+        ("1.1", "Content-Length: 5", None),
+        ("1.1", "Content-Length: 5\r\nContent-Length: 5", None),
+        ("1.1", "Transfer-Encoding: chunked", None),
+        ("1.1", "Transfer-Encoding: CHUNKED", None),
+        ("1.0", "Content-Length: 5", None),
+        (
+            "1.1",
+            "Content-Length: 5\r\nTransfer-Encoding: chunked",
+            both,
+        ),
+        (
+            "1.1",
+            "Transfer-Encoding: chunked\r\nContent-Length: 5",
+            both,
+        ),
+        (
+            "1.1",
+            "Transfer-Encoding: chunked\r\nContent-Length: x",
+            both,
+        ),
+        ("1.1", "Content-Length: 5\r\nContent-Length: 6", length),
+        ("1.1", "Content-Length: -1", length),
+        ("1.0", "Transfer-Encoding: chunked", old),
+        ("1.1", "Transfer-Encoding: xchunked", coding),
+        ("1.1", "Transfer-Encoding: gzip, chunked", coding),
+        (
+            "1.1",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+            coding,
+        ),
+        (
+            "1.1",
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity",
+            coding,
+        ),
+    ];
+    for (version, fields, problem) in table {
+        let wire = format!("POST / HTTP/{version}\r\nHost: a\r\n{fields}\r\n\r\n");
+        let head = parse_request(wire.as_bytes())
+            .expect("valid")
+            .expect("complete");
+        let facts = Facts::read(wire.as_bytes(), &head.fields);
+        assert_eq!(facts.framing_problem(head.minor_version), problem, "{wire}");
+    }
+}
+
+#[test]
 fn the_instance_gets_no_hop_by_hop_field_one_content_length_and_the_forwarding_fields() {
     let wire = b"GET /api/orders/7 HTTP/1.1\r\nHost: shop.example\r\n\
 Connection: keep-alive, X-Private\r\nX-Private: 1\r\nKeep-Alive: timeout=5\r\n\
