@@ -84,6 +84,21 @@ def main(driver):
         wait_for(f"{service} shown healthy", lambda s=service: healthy_pid(driver, s))
     print("ok: the three services show healthy")
 
+    # The dependency graph is drawn: a box per service with its state, and order-service
+    # (which needs menu and inventory) in a column of its own with two lines into it.
+    def drawn():
+        boxes = driver.execute_script(
+            "return [...document.querySelectorAll('#graph-drawing g.box')]"
+            ".map(g => [g.dataset.service, g.querySelector('text.state').textContent])"
+        )
+        edges = driver.execute_script(
+            "return document.querySelectorAll('#graph-drawing line.edge').length"
+        )
+        want = sorted([[s, "healthy"] for s in ("inventory-service", "menu-service", "order-service")])
+        return sorted(boxes) == want and edges == 2
+    wait_for("the dependency graph drawn with every service healthy", drawn)
+    print("ok: the dependency graph is drawn")
+
     # 2. SIGKILL of an instance shows within 2 s, then its restart.
     killed = healthy_pid(driver, "order-service")
     os.kill(killed, signal.SIGKILL)

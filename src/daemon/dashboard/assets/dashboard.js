@@ -226,6 +226,55 @@ function renderGraph(services) {
         el('span', { class: 'deps', text: deps.length ? ` ← needs ${deps.join(', ')}` : '' }));
     });
   $('graph').replaceChildren(...items);
+  drawGraph(services, depth, (name) => (byName.has(name) ? worst(byName.get(name)) : 'unknown'));
+}
+
+// The dependency graph drawn: one column per depth (what needs nothing on the left), an
+// line from each dependency to what needs it, each box coloured and labelled with the
+// service's state (the list beside it says the same in words).
+function drawGraph(services, depth, healthOf) {
+  const W = 150, H = 34, GAP_X = 60, GAP_Y = 14;
+  const columns = new Map();
+  for (const s of [...services].sort((a, b) => a.name.localeCompare(b.name))) {
+    const d = depth(s.name);
+    if (!columns.has(d)) columns.set(d, []);
+    columns.get(d).push(s.name);
+  }
+  const depths = [...columns.keys()].sort((a, b) => a - b);
+  const at = new Map();
+  depths.forEach((d, x) => columns.get(d).forEach((name, y) => at.set(name, { x: x * (W + GAP_X), y: y * (H + GAP_Y) })));
+  const rows = Math.max(1, ...[...columns.values()].map((c) => c.length));
+  const svg = document.createElementNS(SVG, 'svg');
+  const width = Math.max(1, depths.length) * (W + GAP_X) - GAP_X + 2;
+  const height = rows * (H + GAP_Y) - GAP_Y + 2;
+  svg.setAttribute('viewBox', `-1 -1 ${width} ${height}`);
+  svg.setAttribute('class', 'graph-drawing');
+  svg.setAttribute('width', String(width));
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', 'dependency graph; the list below says the same in words');
+  const node = (tag, attrs, text) => {
+    const n = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
+    if (text != null) n.textContent = text;
+    return n;
+  };
+  for (const s of services) {
+    const to = at.get(s.name);
+    for (const dep of s.depends_on || []) {
+      const from = at.get(dep);
+      if (!from || !to) continue;
+      svg.append(node('line', { class: 'edge', x1: from.x + W, y1: from.y + H / 2, x2: to.x, y2: to.y + H / 2 }));
+    }
+  }
+  for (const [name, p] of at) {
+    const health = healthOf(name);
+    const g = node('g', { class: `box ${HEALTH_CLASS[health] || 'h-off'}`, 'data-service': name });
+    g.append(node('rect', { x: p.x, y: p.y, width: W, height: H, rx: 5 }));
+    g.append(node('text', { x: p.x + 8, y: p.y + 14, class: 'name' }, name));
+    g.append(node('text', { x: p.x + 8, y: p.y + 28, class: 'state' }, health));
+    svg.append(g);
+  }
+  $('graph-drawing').replaceChildren(svg);
 }
 
 function renderGateway(status) {
