@@ -123,11 +123,6 @@ impl RetryConfig {
         super::breaker::scale(nominal, 0.5 + 0.5 * unit)
     }
 
-    /// The wait before retry number `retry` (1-based), jittered at random.
-    pub fn backoff(&self, retry: u32) -> Duration {
-        self.backoff_with(retry, fastrand::f64())
-    }
-
     /// How many retries may be in flight while `active` requests are.
     pub fn allowance(&self, active: usize) -> usize {
         let ratio = if self.budget_ratio.is_finite() {

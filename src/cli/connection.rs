@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use crate::daemon::state::ProcessRecord;
 use crate::error::{CliError, CliResult};
 use crate::paths::StatePaths;
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response};
@@ -44,14 +45,7 @@ impl DaemonConnection {
             return Some(connection);
         }
         let recorded = crate::daemon::state::read(&paths.state_file()).daemon;
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while recorded
-            .as_ref()
-            .is_some_and(|d| crate::process::is_same_process(d.pid, d.start_time))
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for_daemon_exit(paths, recorded, Duration::from_secs(5));
         Self::connect(paths)
     }
 
@@ -95,6 +89,19 @@ impl DaemonConnection {
                 "unreadable answer from the daemon: {e}"
             ))),
         }
+    }
+}
+
+/// Waits (at most `limit`) until the daemon `daemon` records is gone, or, with no record,
+/// until its control socket is removed.
+pub fn wait_for_daemon_exit(paths: &StatePaths, daemon: Option<ProcessRecord>, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    let running = || match &daemon {
+        Some(d) => crate::process::is_same_process(d.pid, d.start_time),
+        None => paths.control_socket().exists(),
+    };
+    while running() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -4,12 +4,12 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
 
 use super::ManifestArg;
-use super::connection::DaemonConnection;
+use super::connection::{DaemonConnection, wait_for_daemon_exit};
 use crate::daemon::state;
 use crate::error::CliResult;
 use crate::manifest;
@@ -45,7 +45,9 @@ pub fn run(args: DownArgs) -> CliResult<ExitCode> {
         };
         match connection.request(request, None) {
             Ok(Response::Stopped { services }) => {
-                wait_for_daemon_exit(&paths, daemon);
+                // After `Stopped` the daemon removes its socket and exits: when `down`
+                // returns, nothing of the stack runs any more.
+                wait_for_daemon_exit(&paths, daemon, Duration::from_secs(10));
                 let _ = writeln!(
                     out,
                     "stopped {} service(s): {}",
@@ -97,17 +99,4 @@ pub fn run(args: DownArgs) -> CliResult<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// After `Stopped`, the daemon removes its socket and exits; wait for that (bounded), so
-/// that when `down` returns nothing of the stack runs any more.
-fn wait_for_daemon_exit(paths: &StatePaths, daemon: Option<state::ProcessRecord>) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let running = || match &daemon {
-        Some(d) => process::is_same_process(d.pid, d.start_time),
-        None => paths.control_socket().exists(),
-    };
-    while running() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }

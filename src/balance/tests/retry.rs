@@ -83,7 +83,7 @@ fn backoff_grows_and_stays_within_bounds() {
             "retry {retry}"
         );
         for _ in 0..100 {
-            let got = ms(config.backoff(retry));
+            let got = ms(config.backoff_with(retry, fastrand::f64()));
             assert!(
                 got >= low - 1e-6 && got <= high + 1e-6,
                 "retry {retry}: {got}"
