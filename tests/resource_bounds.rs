@@ -235,3 +235,49 @@ fn the_daemon_s_memory_and_open_files_stay_flat_through_100k_requests_and_100_re
     assert!(flat(start.fds, end.fds, 4), "open files: {figures}");
     project.down_and_assert_clean();
 }
+
+/// `THP_enabled` of `pid` (1: the process may get transparent huge pages).
+fn huge_pages_allowed(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"))
+        .map(|value| value.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn servio_declines_huge_pages_and_the_services_it_starts_get_the_setting_back() {
+    let own = huge_pages_allowed(std::process::id());
+    if own.is_empty() {
+        eprintln!("this kernel does not report THP_enabled; nothing to check");
+        return;
+    }
+    let project = Project::new(
+        r#"
+[admin]
+port = 0
+[services.web]
+command = [{fixture}, "http"]
+"#,
+    );
+    project.up(&[]);
+    let daemon = project.daemon_pid();
+    assert_eq!(
+        huge_pages_allowed(daemon),
+        "0",
+        "the daemon allows huge pages"
+    );
+    // With huge pages each of its threads' first allocation took a 2 MiB page: 12 MiB.
+    let anon_kb = common::footprint(daemon).anon_kb;
+    assert!(
+        anon_kb < 8 * 1024,
+        "the daemon holds {anon_kb} kB of anonymous memory"
+    );
+    let web = project.pids("web")[0] as u32;
+    assert_eq!(
+        huge_pages_allowed(web),
+        own,
+        "a service got a huge-page setting other than the one servio was given"
+    );
+}

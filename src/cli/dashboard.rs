@@ -58,12 +58,14 @@ fn open_browser(url: &str) -> Result<&'static str, String> {
         &["xdg-open"]
     };
     for opener in openers {
-        let spawned = std::process::Command::new(opener)
+        let mut command = std::process::Command::new(opener);
+        command
             .arg(url)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
+            .stderr(Stdio::null());
+        crate::process::limits::restore_for_std_child(&mut command);
+        let spawned = command.spawn();
         if spawned.is_ok() {
             return Ok(opener);
         }
