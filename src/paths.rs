@@ -70,6 +70,17 @@ impl StatePaths {
 /// it, fsync, then rename. A reader (or a crash at any moment) sees the old file or the new
 /// one, never a mix.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    replace_file(path, contents, mode, true)
+}
+
+/// [`write_atomic`] without the fsync: a reader, or this process's crash at any moment, sees
+/// the old file or the new one; a crash of the machine may lose the last writes. For files
+/// that describe processes, which do not outlive the machine either.
+pub fn write_replacing(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    replace_file(path, contents, mode, false)
+}
+
+fn replace_file(path: &Path, contents: &[u8], mode: u32, sync: bool) -> io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
@@ -81,7 +92,9 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
             .mode(mode)
             .open(&tmp)?;
         file.write_all(contents)?;
-        file.sync_all()?;
+        if sync {
+            file.sync_all()?;
+        }
     }
     std::fs::rename(&tmp, path)
 }

@@ -2,10 +2,16 @@
 //! the fingerprint of each service's settings, written atomically on each change (mode
 //! 0600), so that after the daemon itself was killed a new daemon can adopt the processes
 //! and tell whether the manifest changed since, and `servio down` can stop them.
+//!
+//! The file has to survive the daemon's crash, not the machine's (no process it names
+//! outlives the machine), so it is replaced without fsync. Changes that arrive while a write
+//! is under way wait for it and share the next write: 200 instances starting at once cost a
+//! few writes, not 200, and each change is in the file when the call that made it returns.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -13,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::planner::Fingerprint;
 
-use crate::paths::write_atomic;
+use crate::paths::write_replacing;
 use crate::process;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -68,6 +74,12 @@ pub fn read(path: &Path) -> StateFile {
 pub struct StateStore {
     path: PathBuf,
     state: Mutex<StateFile>,
+    /// Held by the one caller writing the file; the others wait their turn.
+    writing: Mutex<()>,
+    /// A change not yet in the file.
+    dirty: AtomicBool,
+    /// Set once the file is removed: nothing writes it again.
+    removed: AtomicBool,
 }
 
 impl StateStore {
@@ -75,8 +87,11 @@ impl StateStore {
         let store = StateStore {
             path,
             state: Mutex::new(initial),
+            writing: Mutex::new(()),
+            dirty: AtomicBool::new(false),
+            removed: AtomicBool::new(false),
         };
-        store.persist(&store.lock());
+        store.changed();
         store
     }
 
@@ -84,53 +99,68 @@ impl StateStore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn persist(&self, state: &StateFile) {
-        let result = serde_json::to_vec_pretty(state)
+    /// Returns once the change is in the file: written by this caller, or by one that took
+    /// it into its write while this one waited its turn (group commit).
+    fn changed(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+        let _writer = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.dirty.swap(false, Ordering::SeqCst) || self.removed.load(Ordering::SeqCst) {
+            return;
+        }
+        let result = serde_json::to_vec(&*self.lock())
             .map_err(std::io::Error::other)
-            .and_then(|bytes| write_atomic(&self.path, &bytes, 0o600));
+            .and_then(|bytes| write_replacing(&self.path, &bytes, 0o600));
         if let Err(error) = result {
             tracing::error!(path = %self.path.display(), %error, "cannot write state file");
         }
     }
 
     pub fn set_gateway_port(&self, port: Option<u16>) {
-        let mut state = self.lock();
-        state.gateway_port = port;
-        self.persist(&state);
+        self.lock().gateway_port = port;
+        self.changed();
     }
 
     /// Records a freshly spawned instance (replacing an older record of the same id).
     pub fn record(&self, record: InstanceRecord) {
-        let mut state = self.lock();
-        state.instances.retain(|r| r.id != record.id);
-        state.instances.push(record);
-        self.persist(&state);
+        {
+            let mut state = self.lock();
+            state.instances.retain(|r| r.id != record.id);
+            state.instances.push(record);
+        }
+        self.changed();
     }
 
     /// Records the settings `service` runs with (`None`: it no longer runs).
     pub fn set_fingerprint(&self, service: &str, fingerprint: Option<Fingerprint>) {
-        let mut state = self.lock();
-        let changed = match fingerprint {
-            Some(f) => state.fingerprints.insert(service.to_string(), f.clone()) != Some(f),
-            None => state.fingerprints.remove(service).is_some(),
+        let changed = {
+            let mut state = self.lock();
+            match fingerprint {
+                Some(f) => state.fingerprints.insert(service.to_string(), f.clone()) != Some(f),
+                None => state.fingerprints.remove(service).is_some(),
+            }
         };
         if changed {
-            self.persist(&state);
+            self.changed();
         }
     }
 
     /// Forgets an instance whose process group is gone.
     pub fn forget(&self, id: &str) {
-        let mut state = self.lock();
-        let before = state.instances.len();
-        state.instances.retain(|r| r.id != id);
-        if state.instances.len() != before {
-            self.persist(&state);
+        let changed = {
+            let mut state = self.lock();
+            let before = state.instances.len();
+            state.instances.retain(|r| r.id != id);
+            state.instances.len() != before
+        };
+        if changed {
+            self.changed();
         }
     }
 
-    /// Removes the file: the stack is down.
+    /// Removes the file: the stack is down. Waits for a write under way, and none follows.
     pub fn remove_file(&self) {
+        self.removed.store(true, Ordering::SeqCst);
+        let _writer = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         let _ = std::fs::remove_file(&self.path);
     }
 }
