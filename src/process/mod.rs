@@ -62,7 +62,14 @@ pub fn group_of(pid: u32) -> Option<u32> {
 }
 
 /// True while any process is left in process group `pgid` (zombies excluded).
+///
+/// One `killpg(pgid, 0)` answers the usual case (the group is gone) without reading /proc;
+/// only a group that still has members, maybe only zombies nobody has reaped yet, is
+/// looked up process by process.
 pub fn group_alive(pgid: u32) -> bool {
+    if pgid == 0 || killpg(Pid::from_raw(pgid as i32), None) == Err(Errno::ESRCH) {
+        return false;
+    }
     group_members(pgid).next().is_some()
 }
 
@@ -110,13 +117,14 @@ pub struct Usage {
 
 /// The CPU time and resident set of `pid`, from /proc (`None` when it is gone).
 pub fn usage(pid: u32) -> Option<Usage> {
+    // One read per instance: `servio status` on 200 services reads 200 of these.
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-    // After the command: state is field 3; utime and stime are fields 14 and 15.
+    // After the command: state is field 3; utime and stime are fields 14 and 15, the
+    // resident set in pages field 24.
     let utime: u64 = fields.nth(11)?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let resident_pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    let resident_pages: u64 = fields.nth(8)?.parse().ok()?;
     // SAFETY: sysconf only reads a system constant.
     let page = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
     Some(Usage {
@@ -174,6 +182,17 @@ mod tests {
     fn own_usage_is_read_from_proc() {
         let own = usage(std::process::id()).expect("own usage");
         assert!(own.rss_bytes > 1 << 20, "{own:?}");
+        // The resident set read from stat is the one /proc/PID/status shows as VmRSS.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let vm_rss_kb: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.split_whitespace().next()?.parse().ok())
+            .unwrap();
+        assert!(
+            (own.rss_bytes / 1024).abs_diff(vm_rss_kb) < 4096,
+            "{own:?} against VmRSS {vm_rss_kb} kB"
+        );
         assert!(usage(u32::MAX).is_none());
     }
 
