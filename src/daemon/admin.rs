@@ -179,16 +179,23 @@ fn parse_query(query: &HashMap<String, String>) -> Result<ViewQuery, Box<Respons
     Ok(ViewQuery { filter, watch })
 }
 
-/// Reads `?healthy=&index=&wait=`; for a watch (and when `may_wait`), holds the request until
-/// the registry moves past the given index. Returns which instances to answer with.
+/// Reads `?healthy=&index=&wait=`; for a watch, holds the request until the registry (or,
+/// with `service`, that one service) moves past the given index. Returns which instances to
+/// answer with.
 async fn settle(
     daemon: &Daemon,
     query: &HashMap<String, String>,
-    may_wait: bool,
+    service: Option<&str>,
 ) -> Result<Filter, Box<Response>> {
     let query = parse_query(query)?;
-    if let (Some((after, wait)), true) = (query.watch, may_wait) {
-        daemon.registry.wait_past(after, wait).await;
+    match (query.watch, service) {
+        (Some((after, wait)), Some(service)) => {
+            daemon.registry.wait_past_in(service, after, wait).await
+        }
+        (Some((after, wait)), None) => {
+            daemon.registry.wait_past(after, wait).await;
+        }
+        (None, _) => {}
     }
     Ok(query.filter)
 }
@@ -197,7 +204,7 @@ async fn list_services(
     State(daemon): State<Arc<Daemon>>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let filter = match settle(&daemon, &query, true).await {
+    let filter = match settle(&daemon, &query, None).await {
         Ok(filter) => filter,
         Err(response) => return *response,
     };
@@ -210,8 +217,7 @@ async fn read_service(
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let known = daemon.registry.has_service(&name);
-    let filter = match settle(&daemon, &query, known).await {
+    let filter = match settle(&daemon, &query, Some(&name)).await {
         Ok(filter) => filter,
         Err(response) => return *response,
     };

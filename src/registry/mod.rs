@@ -117,15 +117,54 @@ impl InstanceEntry {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct ServiceEntry {
     version: String,
     instances: BTreeMap<String, InstanceEntry>,
+    /// The registry's index at this service's last change: what its watchers wait past.
+    index: watch::Sender<u64>,
+}
+
+impl ServiceEntry {
+    fn new(index: u64) -> Self {
+        ServiceEntry {
+            version: String::new(),
+            instances: BTreeMap::new(),
+            index: watch::Sender::new(index),
+        }
+    }
+
+    fn index(&self) -> u64 {
+        *self.index.borrow()
+    }
+
+    /// The healthy instances as the traffic path wants them.
+    fn endpoints(&self) -> Arc<[Endpoint]> {
+        self.instances
+            .values()
+            .filter(|i| i.health == Health::Healthy)
+            .filter_map(|i| {
+                let ip: IpAddr = i.address.parse().ok()?;
+                Some(Endpoint {
+                    id: Arc::from(i.id.as_str()),
+                    addr: SocketAddr::new(ip, i.port),
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     services: BTreeMap<String, ServiceEntry>,
+}
+
+impl Inner {
+    fn entry(&mut self, name: &str) -> &mut ServiceEntry {
+        self.services
+            .entry(name.to_string())
+            .or_insert_with(|| ServiceEntry::new(0))
+    }
 }
 
 /// Which instances a read returns.
@@ -184,16 +223,30 @@ impl Registry {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn bump(&self) {
-        let view = healthy_view(&self.lock());
-        self.healthy.send_if_modified(|current| {
-            let changed = **current != view;
-            if changed {
-                *current = Arc::new(view);
-            }
-            changed
+    /// Records a change to `service` (already made under `inner`, which this releases): the
+    /// index moves on, the service's watchers wake (only they), and the healthy view is
+    /// rebuilt for that service alone when its healthy endpoints changed.
+    fn bump(&self, mut inner: std::sync::MutexGuard<'_, Inner>, service: &str) {
+        let mut index = 0;
+        self.index.send_modify(|i| {
+            *i += 1;
+            index = *i;
         });
-        self.index.send_modify(|i| *i += 1);
+        let Some(entry) = inner.services.get_mut(service) else {
+            return;
+        };
+        entry.index.send_replace(index);
+        let endpoints = entry.endpoints();
+        drop(inner);
+        self.healthy.send_if_modified(|current| {
+            if current.get(service) == Some(&endpoints) {
+                return false;
+            }
+            let mut view = HealthyView::clone(current);
+            view.insert(service.to_string(), endpoints);
+            *current = Arc::new(view);
+            true
+        });
     }
 
     /// The live healthy view: `borrow()` it per request; it changes the moment an instance
@@ -216,6 +269,24 @@ impl Registry {
         let mut rx = self.index.subscribe();
         let _ = tokio::time::timeout(wait, rx.wait_for(|i| *i > after)).await;
         self.index()
+    }
+
+    /// Waits until `service` changes past index `after` (its own index: changes to other
+    /// services wake nobody here), or `wait` elapses. Answers at once for an unknown service
+    /// or an `after` from the future.
+    pub async fn wait_past_in(&self, service: &str, after: u64, wait: Duration) {
+        if after > self.index() {
+            return;
+        }
+        let Some(mut rx) = self
+            .lock()
+            .services
+            .get(service)
+            .map(|entry| entry.index.subscribe())
+        else {
+            return;
+        };
+        let _ = tokio::time::timeout(wait, rx.wait_for(|i| *i > after)).await;
     }
 
     /// Waits until each of `instances` (service, id) is registered and past its first probe
@@ -242,22 +313,20 @@ impl Registry {
     /// Declares a service (idempotent); updates its version.
     pub fn ensure_service(&self, name: &str, version: &str) {
         let mut inner = self.lock();
-        let entry = inner.services.entry(name.to_string()).or_default();
+        let entry = inner.entry(name);
         if entry.version != version {
             entry.version = version.to_string();
-            drop(inner);
-            self.bump();
+            self.bump(inner, name);
         }
     }
 
     /// Adds or replaces an instance.
     pub fn put(&self, service: &str, entry: InstanceEntry) {
         let mut inner = self.lock();
-        let svc = inner.services.entry(service.to_string()).or_default();
+        let svc = inner.entry(service);
         if svc.instances.get(&entry.id) != Some(&entry) {
             svc.instances.insert(entry.id.clone(), entry);
-            drop(inner);
-            self.bump();
+            self.bump(inner, service);
         }
     }
 
@@ -288,8 +357,7 @@ impl Registry {
         let before = entry.clone();
         change(entry);
         if *entry != before {
-            drop(inner);
-            self.bump();
+            self.bump(inner, service);
         }
     }
 
@@ -300,9 +368,8 @@ impl Registry {
             .services
             .get_mut(service)
             .is_some_and(|s| s.instances.remove(id).is_some());
-        drop(inner);
         if removed {
-            self.bump();
+            self.bump(inner, service);
         }
         removed
     }
@@ -318,12 +385,12 @@ impl Registry {
         self.lock().services.contains_key(service)
     }
 
-    /// One service's instances, or `None` for an unknown service.
+    /// One service's instances, or `None` for an unknown service. Its `index` is the
+    /// service's own: what [`Registry::wait_past_in`] waits past.
     pub fn service(&self, name: &str, filter: Filter) -> Option<ServiceView> {
-        let index = self.index();
         let inner = self.lock();
         let entry = inner.services.get(name)?;
-        Some(view(name, entry, filter, index))
+        Some(view(name, entry, filter, entry.index()))
     }
 
     /// Every service, in name order.
@@ -333,7 +400,7 @@ impl Registry {
         let views = inner
             .services
             .iter()
-            .map(|(name, entry)| view(name, entry, filter, index))
+            .map(|(name, entry)| view(name, entry, filter, entry.index()))
             .collect();
         (index, views)
     }
@@ -353,28 +420,6 @@ impl Registry {
             .collect();
         (index, services)
     }
-}
-
-fn healthy_view(inner: &Inner) -> HealthyView {
-    inner
-        .services
-        .iter()
-        .map(|(name, service)| {
-            let endpoints: Vec<Endpoint> = service
-                .instances
-                .values()
-                .filter(|i| i.health == Health::Healthy)
-                .filter_map(|i| {
-                    let ip: IpAddr = i.address.parse().ok()?;
-                    Some(Endpoint {
-                        id: Arc::from(i.id.as_str()),
-                        addr: SocketAddr::new(ip, i.port),
-                    })
-                })
-                .collect();
-            (name.clone(), Arc::from(endpoints))
-        })
-        .collect()
 }
 
 fn view(name: &str, entry: &ServiceEntry, filter: Filter, index: u64) -> ServiceView {
@@ -473,5 +518,78 @@ mod tests {
             registry.wait_past(now, Duration::from_millis(20)).await,
             now
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_wakes_only_the_watchers_of_its_service() {
+        let registry = std::sync::Arc::new(Registry::default());
+        registry.ensure_service("menu", "1.0.0");
+        registry.ensure_service("order", "1.0.0");
+        let menu_at = registry.service("menu", Filter::All).unwrap().index;
+        let order_at = registry.service("order", Filter::All).unwrap().index;
+        let watch = |service: &'static str, at: u64| {
+            let registry = registry.clone();
+            tokio::spawn(async move {
+                registry
+                    .wait_past_in(service, at, Duration::from_secs(30))
+                    .await;
+                tokio::time::Instant::now()
+            })
+        };
+        let started = tokio::time::Instant::now();
+        let menu_watch = watch("menu", menu_at);
+        let order_watch = watch("order", order_at);
+        tokio::task::yield_now().await;
+        registry.put("order", InstanceEntry::waiting("order-1".into()));
+        let order_woke = order_watch.await.unwrap();
+        assert_eq!(order_woke, started, "the order watcher woke at once");
+        assert!(registry.index() > order_at);
+        // The menu watcher sleeps through the order change: it answers only at its wait's end.
+        let menu_woke = menu_watch.await.unwrap();
+        assert_eq!(menu_woke - started, Duration::from_secs(30));
+        // The service's own index moved; the other's did not.
+        assert!(registry.service("order", Filter::All).unwrap().index > order_at);
+        assert_eq!(
+            registry.service("menu", Filter::All).unwrap().index,
+            menu_at
+        );
+        // Unknown services and indexes from an earlier daemon answer at once.
+        registry
+            .wait_past_in("nothing", 0, Duration::from_secs(30))
+            .await;
+        let future = registry.index() + 1;
+        registry
+            .wait_past_in("menu", future, Duration::from_secs(30))
+            .await;
+        assert_eq!(
+            tokio::time::Instant::now(),
+            started + Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn the_healthy_view_is_rebuilt_for_the_changed_service_only() {
+        let registry = Registry::default();
+        let healthy = |registry: &Registry, service: &str, id: &str, port: u16| {
+            let mut entry = InstanceEntry::external(id.into(), "127.0.0.1".into(), port);
+            entry.health = Health::Healthy;
+            registry.put(service, entry);
+        };
+        healthy(&registry, "menu", "menu-1", 4001);
+        healthy(&registry, "order", "order-1", 4002);
+        let view = registry.healthy_view();
+        let menu_before = view.borrow()["menu"].clone();
+        healthy(&registry, "order", "order-2", 4003);
+        let after = view.borrow().clone();
+        assert_eq!(after["order"].len(), 2);
+        assert!(
+            Arc::ptr_eq(&after["menu"], &menu_before),
+            "menu's endpoints were rebuilt for a change to order"
+        );
+        // A change that leaves the healthy endpoints alone publishes no new view.
+        let index = registry.index();
+        registry.update("order", "order-2", |i| i.restarts += 1);
+        assert!(registry.index() > index);
+        assert!(Arc::ptr_eq(&view.borrow(), &after));
     }
 }
