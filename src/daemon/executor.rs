@@ -46,10 +46,11 @@ pub async fn execute(
         .iter()
         .map(|s| (s.service.clone(), watch::Sender::new(None)))
         .collect();
+    let stopping_dependents = stopping_dependents(plan, supervisor);
     let mut tasks = tokio::task::JoinSet::new();
     for (position, step) in plan.iter().enumerate() {
         let after: Vec<(String, watch::Receiver<Option<bool>>)> =
-            prerequisites(step, plan, manifest, supervisor)
+            prerequisites(step, manifest, &stopping_dependents)
                 .into_iter()
                 .filter_map(|name| done.get(&name).map(|tx| (name, tx.subscribe())))
                 .collect();
@@ -83,25 +84,35 @@ pub async fn execute(
     results.into_iter().map(|(_, r)| r).collect()
 }
 
-/// The services whose steps must be done before `step` runs.
+/// For each service, the services with a stop step in `plan` that depend on it: once over
+/// the plan, so a plan of N stops costs N lookups, not N².
+fn stopping_dependents(plan: &[Step], supervisor: &Supervisor) -> BTreeMap<String, Vec<String>> {
+    let mut dependents: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for step in plan.iter().filter(|s| s.action == Action::Stop) {
+        for dependency in supervisor.depends_on(&step.service) {
+            if dependency != step.service {
+                dependents
+                    .entry(dependency)
+                    .or_default()
+                    .push(step.service.clone());
+            }
+        }
+    }
+    dependents
+}
+
+/// The services whose steps must be done before `step` runs: its dependents' stops before
+/// a stop, its dependencies' steps before anything else.
 fn prerequisites(
     step: &Step,
-    plan: &[Step],
     manifest: &Manifest,
-    supervisor: &Supervisor,
+    stopping_dependents: &BTreeMap<String, Vec<String>>,
 ) -> Vec<String> {
     if step.action == Action::Stop {
-        // Dependents stop first.
-        return plan
-            .iter()
-            .filter(|other| other.action == Action::Stop && other.service != step.service)
-            .filter(|other| {
-                supervisor
-                    .depends_on(&other.service)
-                    .contains(&step.service)
-            })
-            .map(|other| other.service.clone())
-            .collect();
+        return stopping_dependents
+            .get(&step.service)
+            .cloned()
+            .unwrap_or_default();
     }
     manifest
         .services

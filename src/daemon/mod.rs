@@ -30,6 +30,7 @@ pub mod state;
 pub mod supervisor;
 pub mod watch;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,16 +109,21 @@ const ADOPTION_PROBE_WAIT: Duration = Duration::from_secs(5);
 /// Fills each instance's `breaker` from the gateway's balancer state (closed ones stay empty).
 fn show_breakers(services: &mut [ServiceStatus], balancing: &[ServiceStats]) {
     let now = std::time::Instant::now();
+    let by_service: HashMap<&str, &ServiceStats> =
+        balancing.iter().map(|s| (s.service.as_str(), s)).collect();
     for service in services {
-        let Some(stats) = balancing.iter().find(|s| s.service == service.name) else {
+        let Some(stats) = by_service.get(service.name.as_str()) else {
             continue;
         };
+        let by_instance: HashMap<&str, _> = stats
+            .instances
+            .iter()
+            .map(|i| (i.id.as_str(), i.state))
+            .collect();
         for instance in &mut service.instances {
-            instance.breaker = stats
-                .instances
-                .iter()
-                .find(|i| i.id == instance.id)
-                .and_then(|i| crate::gateway::metrics::breaker_text(i.state, now));
+            instance.breaker = by_instance
+                .get(instance.id.as_str())
+                .and_then(|state| crate::gateway::metrics::breaker_text(*state, now));
         }
     }
 }
