@@ -385,7 +385,7 @@ impl Controller {
                     records,
                     reply,
                 } => {
-                    self.adopt(spec, records);
+                    self.adopt(spec, records).await;
                     let _ = reply.send(());
                 }
             }
@@ -472,7 +472,7 @@ impl Controller {
         }
     }
 
-    fn adopt_spec(&mut self, spec: Spec) -> Result<(), String> {
+    async fn adopt_spec(&mut self, spec: Spec) -> Result<(), String> {
         if self.log.is_none() || self.spec.is_none() {
             let path = self.ctx.shared.paths.service_log(&self.name);
             let log = ServiceLog::open(&path, spec.logs)
@@ -485,7 +485,8 @@ impl Controller {
         self.ctx
             .shared
             .state
-            .set_fingerprint(&self.name, Some(spec.fingerprint.clone()));
+            .set_fingerprint(&self.name, Some(spec.fingerprint.clone()))
+            .await;
         self.publish(|p| {
             p.spec = Some(spec.clone());
             p.started = true;
@@ -496,7 +497,7 @@ impl Controller {
 
     async fn start(&mut self, spec: Spec, replicas: u32, deadline: Deadline) -> Result<(), String> {
         self.clear_ended().await;
-        self.adopt_spec(spec)?;
+        self.adopt_spec(spec).await?;
         self.publish(|p| p.replicas = replicas);
         let service = self.service();
         if let Launch::External(addresses) = &service.launch {
@@ -571,13 +572,13 @@ impl Controller {
             return self.start(spec, replicas, deadline).await;
         }
         let previous = self.spec.clone();
-        self.adopt_spec(spec)?;
+        self.adopt_spec(spec).await?;
         let old: Vec<String> = self.members.iter().map(|m| m.id.clone()).collect();
         for id in old {
             if let Err(why) = self.replace(&id, deadline).await {
                 // The old instances serve on, with the settings they run with.
                 if let Some(previous) = previous {
-                    let _ = self.adopt_spec(previous);
+                    let _ = self.adopt_spec(previous).await;
                 }
                 return Err(why);
             }
@@ -707,13 +708,17 @@ impl Controller {
         for id in ids {
             self.registry().apply(&self.name, &id, Event::Stopped);
         }
-        self.ctx.shared.state.set_fingerprint(&self.name, None);
+        self.ctx
+            .shared
+            .state
+            .set_fingerprint(&self.name, None)
+            .await;
         self.publish(|p| p.started = false);
     }
 
     /// Takes over instances a crashed daemon left running.
-    fn adopt(&mut self, spec: Spec, records: Vec<InstanceRecord>) {
-        if let Err(error) = self.adopt_spec(spec) {
+    async fn adopt(&mut self, spec: Spec, records: Vec<InstanceRecord>) {
+        if let Err(error) = self.adopt_spec(spec).await {
             tracing::error!(service = %self.name, %error, "cannot adopt");
             return;
         }

@@ -156,10 +156,13 @@ impl Actor {
             Begin::Spawn => None,
         };
         loop {
-            let adopted = adopt.take().and_then(|record| self.adopt(record));
+            let adopted = match adopt.take() {
+                Some(record) => self.adopt(record).await,
+                None => None,
+            };
             let process = match adopted {
                 Some(process) => process,
-                None => match self.spawn_on_free_port() {
+                None => match self.spawn_on_free_port().await {
                     Ok(process) => process,
                     Err(why) => {
                         self.fail(why);
@@ -220,7 +223,7 @@ impl Actor {
     }
 
     /// Takes over a recorded process that still runs: exit watch, output pipes, registry.
-    fn adopt(&mut self, record: InstanceRecord) -> Option<Process> {
+    async fn adopt(&mut self, record: InstanceRecord) -> Option<Process> {
         if !record.is_running() {
             return None;
         }
@@ -248,7 +251,7 @@ impl Actor {
             }
         }
         self.port.number = record.port;
-        self.shared.state.record(record.clone());
+        self.shared.state.record(record.clone()).await;
         // Its uptime counts from when the process really started, not from the adoption.
         let at = process::started_at(record.pid).unwrap_or_else(SystemTime::now);
         self.report(Event::Started {
@@ -265,7 +268,7 @@ impl Actor {
 
     /// Spawns the process; a port servio picked that has been taken meanwhile is picked
     /// again, a configured one that is taken is an error naming its holder.
-    fn spawn_on_free_port(&mut self) -> Result<Process, String> {
+    async fn spawn_on_free_port(&mut self) -> Result<Process, String> {
         while process::ports::port_in_use(self.port.number) {
             if self.port.configured {
                 let holder = process::ports::port_holder(self.port.number)
@@ -281,14 +284,14 @@ impl Actor {
             tracing::info!(instance = %self.id, taken, port = self.port.number,
                 "the port servio picked was taken; picked another");
         }
-        self.spawn()
+        self.spawn().await
     }
 
     fn pipe_path(&self, stream: Stream) -> PathBuf {
         self.shared.paths.output_pipe(&self.id, stream.as_str())
     }
 
-    fn spawn(&mut self) -> Result<Process, String> {
+    async fn spawn(&mut self) -> Result<Process, String> {
         let Launch::Command(argv) = &self.service.launch else {
             return Err("an external service has no command to run".to_string());
         };
@@ -323,16 +326,19 @@ impl Actor {
         drop(command);
         let pid = child.id().unwrap_or(0);
         let start_time = process::start_time(pid).unwrap_or(0);
-        self.shared.state.record(InstanceRecord {
-            service: self.service.name.clone(),
-            id: self.id.clone(),
-            pid,
-            pgid: pid,
-            start_time,
-            port: self.port.number,
-            stop_signal: self.service.stop.signal.as_str().to_string(),
-            stop_timeout_ms: self.service.stop.timeout.as_millis() as u64,
-        });
+        self.shared
+            .state
+            .record(InstanceRecord {
+                service: self.service.name.clone(),
+                id: self.id.clone(),
+                pid,
+                pgid: pid,
+                start_time,
+                port: self.port.number,
+                stop_signal: self.service.stop.signal.as_str().to_string(),
+                stop_timeout_ms: self.service.stop.timeout.as_millis() as u64,
+            })
+            .await;
         for (reader, stream) in [(out, Stream::Out), (err, Stream::Err)] {
             tokio::spawn(logs::capture(
                 reader,
@@ -392,7 +398,7 @@ impl Actor {
                     process.wait().await;
                 })
                 .await;
-                self.forget();
+                self.forget().await;
                 self.report(Event::Stopped);
                 if let Some(done) = done {
                     let _ = done.send(());
@@ -402,13 +408,13 @@ impl Actor {
         };
         // The leader is gone: whatever it left in its group goes too (no orphans).
         let _ = process::signal_group(pgid, Signal::SIGKILL);
-        self.forget();
+        self.forget().await;
         end
     }
 
     /// Nothing of this run is left: drop its state record and output pipes.
-    fn forget(&self) {
-        self.shared.state.forget(&self.id);
+    async fn forget(&self) {
+        self.shared.state.forget(&self.id).await;
         for stream in [Stream::Out, Stream::Err] {
             logs::pipe::remove(&self.pipe_path(stream));
         }

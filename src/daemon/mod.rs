@@ -234,7 +234,7 @@ pub async fn run(manifest: Manifest) -> Result<()> {
         let (gateway, task) = Gateway::start_held(config, port, view, gateway_stop.clone())
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{port} (gateway)"))?;
-        store.set_gateway_port(Some(gateway.addr().port()));
+        store.set_gateway_port(Some(gateway.addr().port())).await;
         tracing::info!(addr = %gateway.addr(), "gateway ready");
         (Some(gateway), Some(task))
     } else {
@@ -317,7 +317,7 @@ pub async fn run(manifest: Manifest) -> Result<()> {
     let _ = std::fs::remove_file(paths.control_socket());
     let _ = std::fs::remove_file(paths.daemon_pid());
     let _ = std::fs::remove_file(paths.admin_token());
-    store.remove_file();
+    store.remove_file().await;
     tracing::info!("daemon stopped");
     Ok(())
 }

@@ -74,8 +74,9 @@ pub fn read(path: &Path) -> StateFile {
 pub struct StateStore {
     path: PathBuf,
     state: Mutex<StateFile>,
-    /// Held by the one caller writing the file; the others wait their turn.
-    writing: Mutex<()>,
+    /// Held by the one caller writing the file; the others wait their turn (asynchronously,
+    /// so a burst of changes parks no runtime thread and shares one write).
+    writing: tokio::sync::Mutex<()>,
     /// A change not yet in the file.
     dirty: AtomicBool,
     /// Set once the file is removed: nothing writes it again.
@@ -87,11 +88,11 @@ impl StateStore {
         let store = StateStore {
             path,
             state: Mutex::new(initial),
-            writing: Mutex::new(()),
+            writing: tokio::sync::Mutex::new(()),
             dirty: AtomicBool::new(false),
             removed: AtomicBool::new(false),
         };
-        store.changed();
+        store.write();
         store
     }
 
@@ -99,14 +100,7 @@ impl StateStore {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Returns once the change is in the file: written by this caller, or by one that took
-    /// it into its write while this one waited its turn (group commit).
-    fn changed(&self) {
-        self.dirty.store(true, Ordering::SeqCst);
-        let _writer = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-        if !self.dirty.swap(false, Ordering::SeqCst) || self.removed.load(Ordering::SeqCst) {
-            return;
-        }
+    fn write(&self) {
         let result = serde_json::to_vec(&*self.lock())
             .map_err(std::io::Error::other)
             .and_then(|bytes| write_replacing(&self.path, &bytes, 0o600));
@@ -115,23 +109,35 @@ impl StateStore {
         }
     }
 
-    pub fn set_gateway_port(&self, port: Option<u16>) {
-        self.lock().gateway_port = port;
-        self.changed();
+    /// Returns once the change is in the file: written by this caller, or by one that took
+    /// it into its write while this one waited its turn (group commit).
+    async fn changed(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+        let _writer = self.writing.lock().await;
+        if !self.dirty.swap(false, Ordering::SeqCst) || self.removed.load(Ordering::SeqCst) {
+            return;
+        }
+        self.write();
     }
 
-    /// Records a freshly spawned instance (replacing an older record of the same id).
-    pub fn record(&self, record: InstanceRecord) {
+    pub async fn set_gateway_port(&self, port: Option<u16>) {
+        self.lock().gateway_port = port;
+        self.changed().await;
+    }
+
+    /// Records a freshly spawned instance (replacing an older record of the same id); returns
+    /// once it is in the file.
+    pub async fn record(&self, record: InstanceRecord) {
         {
             let mut state = self.lock();
             state.instances.retain(|r| r.id != record.id);
             state.instances.push(record);
         }
-        self.changed();
+        self.changed().await;
     }
 
     /// Records the settings `service` runs with (`None`: it no longer runs).
-    pub fn set_fingerprint(&self, service: &str, fingerprint: Option<Fingerprint>) {
+    pub async fn set_fingerprint(&self, service: &str, fingerprint: Option<Fingerprint>) {
         let changed = {
             let mut state = self.lock();
             match fingerprint {
@@ -140,12 +146,12 @@ impl StateStore {
             }
         };
         if changed {
-            self.changed();
+            self.changed().await;
         }
     }
 
     /// Forgets an instance whose process group is gone.
-    pub fn forget(&self, id: &str) {
+    pub async fn forget(&self, id: &str) {
         let changed = {
             let mut state = self.lock();
             let before = state.instances.len();
@@ -153,14 +159,14 @@ impl StateStore {
             state.instances.len() != before
         };
         if changed {
-            self.changed();
+            self.changed().await;
         }
     }
 
     /// Removes the file: the stack is down. Waits for a write under way, and none follows.
-    pub fn remove_file(&self) {
+    pub async fn remove_file(&self) {
         self.removed.store(true, Ordering::SeqCst);
-        let _writer = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        let _writer = self.writing.lock().await;
         let _ = std::fs::remove_file(&self.path);
     }
 }
