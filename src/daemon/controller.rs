@@ -218,6 +218,17 @@ impl ServiceController {
             .clone()
     }
 
+    /// What the running settings depend on, without copying the rest of them.
+    pub fn depends_on(&self) -> Vec<String> {
+        self.published
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .spec
+            .as_ref()
+            .map(|spec| spec.service.depends_on.clone())
+            .unwrap_or_default()
+    }
+
     async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> Option<T> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(command(reply)).await.ok()?;

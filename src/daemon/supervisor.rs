@@ -110,8 +110,7 @@ impl Supervisor {
     pub fn depends_on(&self, name: &str) -> Vec<String> {
         lock(&self.controllers)
             .get(name)
-            .and_then(|c| c.published().spec)
-            .map(|spec| spec.service.depends_on.clone())
+            .map(|c| c.depends_on())
             .unwrap_or_default()
     }
 

@@ -14,10 +14,31 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+/// /proc/PID/stat, read with one open and one read (no size probe, no read to find the end:
+/// the kernel hands the whole line to a read with room for it): `servio status` reads one
+/// per instance.
+fn read_stat(pid: u32) -> Option<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buffer = [0u8; 1024];
+    let mut text = Vec::new();
+    loop {
+        let n = file.read(&mut buffer).ok()?;
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buffer[..n]);
+        if n < buffer.len() {
+            break;
+        }
+    }
+    String::from_utf8(text).ok()
+}
+
 /// The kernel's start time of `pid` (clock ticks since boot, field 22 of /proc/PID/stat).
 /// `None` when the process does not exist.
 pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_stat(pid)?;
     // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     // rest starts at field 3 (state); start time is field 22 → index 19 here.
@@ -47,13 +68,13 @@ pub fn is_same_process(pid: u32, started: u64) -> bool {
 }
 
 fn state_char(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_stat(pid)?;
     stat[stat.rfind(')')? + 1..].trim_start().chars().next()
 }
 
 /// The process group of `pid` (field 5 of /proc/PID/stat); `None` for a gone or zombie one.
 pub fn group_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_stat(pid)?;
     let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
     let state = fields.next()?;
     // After the state: ppid, then pgrp.
@@ -118,7 +139,7 @@ pub struct Usage {
 /// The CPU time and resident set of `pid`, from /proc (`None` when it is gone).
 pub fn usage(pid: u32) -> Option<Usage> {
     // One read per instance: `servio status` on 200 services reads 200 of these.
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_stat(pid)?;
     let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
     // After the command: state is field 3; utime and stime are fields 14 and 15, the
     // resident set in pages field 24.
