@@ -2,8 +2,9 @@
 //!
 //! Without `-f` every requested log is read whole, merged by time, cut by `--since` and
 //! `--tail`, printed, done. With `-f` the live files are read through a [`Follower`] each
-//! (so nothing falls between the first read and the following), then polled every 100 ms
-//! until Ctrl-C or until stdout is closed (a closed pipe ends the command quietly, exit 0).
+//! (so nothing falls between the first read and the following), then polled whenever
+//! [`LogChanges`] says a file changed (at least every second) until Ctrl-C or until stdout
+//! is closed (a closed pipe ends the command quietly, exit 0).
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -13,12 +14,9 @@ use std::time::{Duration, SystemTime};
 use clap::Args;
 
 use crate::error::{CliError, CliResult};
-use crate::logs::{self, Follower, LogRecord, Renderer};
+use crate::logs::{self, Follower, LogChanges, LogRecord, Renderer};
 use crate::manifest::{self, Manifest};
 use crate::paths::StatePaths;
-
-/// How often `-f` looks for new lines.
-const FOLLOW_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -112,6 +110,8 @@ fn follow(
     renderer: &mut Renderer,
     out: &mut impl Write,
 ) -> CliResult<()> {
+    // Watching starts before the first read, so no change falls in between.
+    let mut changes = LogChanges::watch(paths);
     let mut followers: Vec<Follower> = paths.iter().map(|p| Follower::new(p)).collect();
     let mut logs = Vec::with_capacity(followers.len());
     for follower in &mut followers {
@@ -126,10 +126,10 @@ fn follow(
         out,
     )?;
 
-    // One warning per follower and distinct error, not one every 100 ms.
+    // One warning per follower and distinct error, not one per wake.
     let mut last_errors: Vec<Option<String>> = vec![None; followers.len()];
     loop {
-        std::thread::sleep(FOLLOW_INTERVAL);
+        changes.wait();
         let mut batch = Vec::with_capacity(followers.len());
         for (follower, last_error) in followers.iter_mut().zip(&mut last_errors) {
             match follower.poll() {

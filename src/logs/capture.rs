@@ -1,19 +1,26 @@
-//! A child's stdout/stderr pipe → bounded lines → [`ServiceLog::append`].
+//! A child's stdout/stderr pipe → bounded lines → [`ServiceLog::append_batch`].
 //!
 //! [`LineSplitter`] is the pure part: bytes in, lines out, with memory bounded by
-//! [`MAX_LINE`] plus one read buffer whatever the child writes. A line longer than
+//! [`MAX_LINE`] plus one read buffer (and its formatted batch) whatever the child writes. A line longer than
 //! [`MAX_LINE`] becomes several records (cut on a UTF-8 boundary when one is near), and a last
 //! line without a newline is still emitted at end of input.
+//!
+//! [`capture`] writes the lines of each read together, stamped with the time of that read:
+//! one write per read of the pipe however short the lines, and nothing waits in memory for
+//! more output (a line reaches the file as soon as its newline was read).
+
+use std::time::SystemTime;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::format::RecordBatch;
 use super::{ServiceLog, Stream};
 
 /// The longest record a captured line becomes; longer lines are cut into pieces this long.
 pub const MAX_LINE: usize = 16 * 1024;
 
-/// Bytes read from the pipe per call.
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes read from the pipe per call: a whole pipe buffer (64 KiB on Linux).
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Splits a byte stream into lines of at most `max` bytes, without the `\n`.
 #[derive(Debug)]
@@ -91,12 +98,22 @@ pub async fn capture(
     log: ServiceLog,
 ) {
     let mut splitter = LineSplitter::default();
-    let mut emit = |line: &[u8]| log.append(&instance, stream, line);
+    let mut batch = RecordBatch::new(&instance, stream);
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         match reader.read(&mut buf).await {
             Ok(0) => break,
-            Ok(n) => splitter.push(&buf[..n], &mut emit),
+            Ok(n) => {
+                batch.start(SystemTime::now());
+                splitter.push(&buf[..n], &mut |line| batch.push(line));
+                if !batch.is_empty() {
+                    log.append_batch(&batch);
+                }
+                // A pipe that is never empty never makes this task wait: let the other
+                // captures (and the rest of the daemon) run between two reads, so a flood
+                // does not hold back another service's lines.
+                tokio::task::yield_now().await;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 tracing::warn!(%instance, "cannot read the {} pipe: {e}", stream.as_str());
@@ -104,7 +121,11 @@ pub async fn capture(
             }
         }
     }
-    splitter.finish(&mut emit);
+    batch.start(SystemTime::now());
+    splitter.finish(&mut |line| batch.push(line));
+    if !batch.is_empty() {
+        log.append_batch(&batch);
+    }
 }
 
 #[cfg(test)]

@@ -26,18 +26,80 @@ pub fn format_time(time: SystemTime) -> String {
 /// `message` should hold no `\n` ([`super::ServiceLog::append`] splits on them first); any
 /// left are replaced by spaces so one record stays one line.
 pub fn format_line(time: SystemTime, instance: &str, stream: Stream, message: &[u8]) -> Vec<u8> {
-    let message = message.strip_suffix(b"\r").unwrap_or(message);
-    let message = String::from_utf8_lossy(message);
-    let mut line = Vec::with_capacity(message.len() + instance.len() + 40);
-    line.extend_from_slice(format_time(time).as_bytes());
-    line.push(b' ');
-    line.extend_from_slice(clean_instance(instance).as_bytes());
-    line.push(b' ');
-    line.extend_from_slice(stream.as_str().as_bytes());
-    line.push(b' ');
-    line.extend(message.bytes().map(|b| if b == b'\n' { b' ' } else { b }));
-    line.push(b'\n');
-    line
+    let mut batch = RecordBatch::new(instance, stream);
+    batch.start(time);
+    batch.push(message);
+    batch.bytes
+}
+
+/// Records of one instance and stream that go out in one write, formatted as [`format_line`]
+/// does: the capture fills one per read, so a flood costs one write (and one clock reading
+/// and timestamp formatting) per read of the pipe, not per line.
+#[derive(Debug)]
+pub struct RecordBatch {
+    /// `<instance> <stream> `: the part of every line after the time.
+    tail: Vec<u8>,
+    /// `<time> <instance> <stream> `, set by [`RecordBatch::start`].
+    prefix: Vec<u8>,
+    bytes: Vec<u8>,
+    /// Where each record ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl RecordBatch {
+    /// An empty batch for `instance`'s `stream`; [`RecordBatch::start`] it before pushing.
+    pub fn new(instance: &str, stream: Stream) -> Self {
+        let mut tail = clean_instance(instance).into_bytes();
+        tail.push(b' ');
+        tail.extend_from_slice(stream.as_str().as_bytes());
+        tail.push(b' ');
+        RecordBatch {
+            tail,
+            prefix: Vec::new(),
+            bytes: Vec::new(),
+            ends: Vec::new(),
+        }
+    }
+
+    /// Empties the batch; the records pushed from now on are stamped with `time`.
+    pub fn start(&mut self, time: SystemTime) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.prefix.clear();
+        self.prefix.extend_from_slice(format_time(time).as_bytes());
+        self.prefix.push(b' ');
+        self.prefix.extend_from_slice(&self.tail);
+    }
+
+    /// Adds one record (see [`format_line`] for how `message` is cleaned).
+    pub fn push(&mut self, message: &[u8]) {
+        let message = message.strip_suffix(b"\r").unwrap_or(message);
+        let message = String::from_utf8_lossy(message);
+        self.bytes.extend_from_slice(&self.prefix);
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(message.as_bytes());
+        for byte in &mut self.bytes[start..] {
+            if *byte == b'\n' {
+                *byte = b' ';
+            }
+        }
+        self.bytes.push(b'\n');
+        self.ends.push(self.bytes.len());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The formatted lines, one after the other.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Where each record ends in [`RecordBatch::bytes`], in order.
+    pub fn ends(&self) -> &[usize] {
+        &self.ends
+    }
 }
 
 /// Instance ids are one word: whitespace and control characters become `_`, empty is `-`.

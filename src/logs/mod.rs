@@ -6,16 +6,18 @@
 //!
 //! # Layout
 //!
-//! - `format`: one record ⇄ one line, and the tolerant [`RecordParser`].
+//! - `format`: one record ⇄ one line, [`RecordBatch`] of them, and the tolerant [`RecordParser`].
 //! - `writer`: [`ServiceLog`], the rotating append-only writer.
-//! - `capture`: a child's pipe → bounded lines → [`ServiceLog::append`].
+//! - `capture`: a child's pipe → bounded lines → [`ServiceLog::append_batch`].
 //! - [`pipe`]: the named pipes instances write into, which outlive a crashed daemon.
 //! - `reader`: rotated files, oldest first, then the live file.
 //! - `select`: pure merge / `--since` / `--tail` over records.
 //! - `follow`: [`Follower`], `tail -F` over one log path.
+//! - `changes`: [`LogChanges`], which wakes a follower when its files change.
 //! - `render`: [`Renderer`], the `instance | message` output of `servio logs`.
 
 mod capture;
+mod changes;
 mod follow;
 mod format;
 pub mod pipe;
@@ -27,8 +29,9 @@ mod writer;
 use std::time::SystemTime;
 
 pub use capture::{LineSplitter, MAX_LINE, capture};
+pub use changes::LogChanges;
 pub use follow::Follower;
-pub use format::{RecordParser, format_line, format_time, parse_line};
+pub use format::{RecordBatch, RecordParser, format_line, format_time, parse_line};
 pub use reader::{log_files, read_file, read_records, read_rotated};
 pub use render::Renderer;
 pub use select::{cutoff, merge, select, tail};

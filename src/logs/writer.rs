@@ -5,6 +5,7 @@
 //! would take the live file past `max_size`: `x.log.(k)` → `x.log.(k+1)` down to `.1` (the
 //! oldest, `.max_files`, is overwritten and so dropped), then `x.log` → `x.log.1`, then a new
 //! `x.log`. A record larger than `max_size` still goes out whole, into a file of its own.
+//! A [`RecordBatch`] goes out in as few writes as these rules allow: one, unless it rotates.
 //!
 //! Writing never panics and never returns an error: the daemon must keep supervising even
 //! when the disk is full. A failure is reported once through `tracing::warn!` (again only
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use super::Stream;
-use super::format::format_line;
+use super::format::RecordBatch;
 use super::reader::rotated_path;
 use crate::manifest::LogPolicy;
 
@@ -87,16 +88,22 @@ impl ServiceLog {
     /// Appends one record (the message has no trailing newline), rotating first when needed.
     ///
     /// A message holding `\n` becomes one record per line (a trailing `\n` is ignored); each
-    /// line has a trailing `\r` trimmed and invalid UTF-8 replaced. All of them go out in one
-    /// write.
+    /// line has a trailing `\r` trimmed and invalid UTF-8 replaced. They go out together, as
+    /// [`ServiceLog::append_batch`] writes them.
     pub fn append(&self, instance: &str, stream: Stream, message: &[u8]) {
-        let now = SystemTime::now();
         let message = message.strip_suffix(b"\n").unwrap_or(message);
-        let mut buf = Vec::with_capacity(message.len() + 64);
+        let mut batch = RecordBatch::new(instance, stream);
+        batch.start(SystemTime::now());
         for line in message.split(|&b| b == b'\n') {
-            buf.extend_from_slice(&format_line(now, instance, stream, line));
+            batch.push(line);
         }
-        self.lock().write(&buf);
+        self.append_batch(&batch);
+    }
+
+    /// Appends every record of `batch`, in order, rotating between two records where the
+    /// next would take the live file past `max_size` (as appending them one by one would).
+    pub fn append_batch(&self, batch: &RecordBatch) {
+        self.lock().write_records(batch.bytes(), batch.ends());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -109,6 +116,24 @@ impl ServiceLog {
 }
 
 impl Inner {
+    /// Writes the records of `bytes` (each ending at one of `ends`) in groups that each fit
+    /// the live file, so rotation falls between the same records as with one write each.
+    fn write_records(&mut self, bytes: &[u8], ends: &[usize]) {
+        let mut start = 0;
+        let mut cut = 0;
+        for &end in ends {
+            let fits = self.size.saturating_add((end - start) as u64) <= self.policy.max_size;
+            if !fits && cut > start {
+                self.write(&bytes[start..cut]);
+                start = cut;
+            }
+            cut = end;
+        }
+        if cut > start {
+            self.write(&bytes[start..cut]);
+        }
+    }
+
     fn write(&mut self, buf: &[u8]) {
         let len = buf.len() as u64;
         if self.size > 0 && self.size.saturating_add(len) > self.policy.max_size {

@@ -170,3 +170,45 @@ fn raw_text_rotates_within_the_same_bounds() {
     let live = std::fs::read(&path).unwrap();
     assert!(live.ends_with(line), "text is written unchanged");
 }
+
+#[test]
+fn a_batch_rotates_between_the_same_records_as_one_append_each() {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    let messages: Vec<Vec<u8>> = (0..60)
+        .map(|i| vec![b'a' + (i % 26) as u8; (i * 7) % 90])
+        .collect();
+    let record_batch = |messages: &[Vec<u8>]| {
+        let mut batch = RecordBatch::new("web-1", Stream::Out);
+        batch.start(time);
+        for message in messages {
+            batch.push(message);
+        }
+        batch
+    };
+    for (max_size, max_files) in [(300, 50), (100, 50), (60, 50), (2000, 1), (10_000, 0)] {
+        let (one, all) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let log = ServiceLog::open(&one.path().join("web.log"), policy(max_size, max_files));
+        let log = log.unwrap();
+        for message in &messages {
+            log.append_batch(&record_batch(std::slice::from_ref(message)));
+        }
+        let log = ServiceLog::open(&all.path().join("web.log"), policy(max_size, max_files));
+        log.unwrap().append_batch(&record_batch(&messages));
+
+        let files = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+            let mut files: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap())
+                .map(|e| {
+                    (
+                        e.file_name().into_string().unwrap(),
+                        std::fs::read(e.path()).unwrap(),
+                    )
+                })
+                .collect();
+            files.sort();
+            files
+        };
+        assert_eq!(files(one.path()), files(all.path()), "max_size {max_size}");
+    }
+}
