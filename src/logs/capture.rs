@@ -1,7 +1,8 @@
 //! A child's stdout/stderr pipe → bounded lines → [`ServiceLog::append_batch`].
 //!
 //! [`LineSplitter`] is the pure part: bytes in, lines out, with memory bounded by
-//! [`MAX_LINE`] plus one read buffer (and its formatted batch) whatever the child writes. A line longer than
+//! [`MAX_LINE`] plus one read buffer (and its formatted batch) whatever the child writes; a
+//! quiet stream holds a 1 KiB buffer and nothing else. A line longer than
 //! [`MAX_LINE`] becomes several records (cut on a UTF-8 boundary when one is near), and a last
 //! line without a newline is still emitted at end of input.
 //!
@@ -19,8 +20,11 @@ use super::{ServiceLog, Stream};
 /// The longest record a captured line becomes; longer lines are cut into pieces this long.
 pub const MAX_LINE: usize = 16 * 1024;
 
-/// Bytes read from the pipe per call: a whole pipe buffer (64 KiB on Linux).
+/// Bytes read from the pipe per call during a burst: a whole pipe buffer (64 KiB on Linux).
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes read per call while the pipe is quiet: what waits for output is this small, so a
+/// stack of 200 services holds no 64 KiB buffer per stream for output that does not come.
+const IDLE_READ: usize = 1024;
 
 /// Splits a byte stream into lines of at most `max` bytes, without the `\n`.
 #[derive(Debug)]
@@ -53,6 +57,11 @@ impl LineSplitter {
             data = &data[newline + 1..];
         }
         self.extend(data, emit);
+    }
+
+    /// Gives back memory a long line grew the pending part to, keeping the part itself.
+    pub fn release(&mut self) {
+        self.pending.shrink_to_fit();
     }
 
     /// Ends the input: emits the unterminated last line, if any.
@@ -99,15 +108,36 @@ pub async fn capture(
 ) {
     let mut splitter = LineSplitter::default();
     let mut batch = RecordBatch::new(&instance, stream);
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut idle = [0u8; IDLE_READ];
+    // Allocated when a read fills the idle buffer (a burst), dropped when one drains the
+    // pipe (quiet again).
+    let mut burst: Vec<u8> = Vec::new();
     loop {
-        match reader.read(&mut buf).await {
+        let buf: &mut [u8] = if burst.is_empty() {
+            &mut idle
+        } else {
+            &mut burst
+        };
+        let capacity = buf.len();
+        match reader.read(buf).await {
             Ok(0) => break,
             Ok(n) => {
+                let read = if burst.is_empty() {
+                    &idle[..n]
+                } else {
+                    &burst[..n]
+                };
                 batch.start(SystemTime::now());
-                splitter.push(&buf[..n], &mut |line| batch.push(line));
+                splitter.push(read, &mut |line| batch.push(line));
                 if !batch.is_empty() {
                     log.append_batch(&batch);
+                }
+                if n == capacity {
+                    burst.resize(READ_CHUNK, 0);
+                } else {
+                    burst = Vec::new();
+                    batch.release();
+                    splitter.release();
                 }
                 // A pipe that is never empty never makes this task wait: let the other
                 // captures (and the rest of the daemon) run between two reads, so a flood

@@ -61,6 +61,12 @@ impl RecordBatch {
         }
     }
 
+    /// Gives back the memory a burst of output grew the batch to: an idle stream holds none.
+    pub fn release(&mut self) {
+        self.bytes = Vec::new();
+        self.ends = Vec::new();
+    }
+
     /// Empties the batch; the records pushed from now on are stamped with `time`.
     pub fn start(&mut self, time: SystemTime) {
         self.bytes.clear();
