@@ -204,11 +204,13 @@ async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (worker, capacity, shutdown) = (worker.clone(), capacity.clone(), shutdown.clone());
-        connections.spawn(async move {
+        let task = async move {
             let metrics = &worker.proxy.metrics;
             metrics.connections_open.fetch_add(1, Ordering::Relaxed);
             metrics.connections_total.fetch_add(1, Ordering::Relaxed);
-            let served = h1::serve(
+            // Awaited where it is made: a future bound to a name first is kept twice in
+            // this task's state (the name and the awaited copy), for every connection.
+            let handoff = h1::serve(
                 stream,
                 peer,
                 &worker.proxy,
@@ -216,13 +218,17 @@ async fn serve(
                 shutdown.clone(),
                 &worker.stopping,
                 &capacity.room,
-            );
-            if let Some(handoff) = served.await {
-                serve_general(handoff, peer, &worker, &shutdown).await;
+            )
+            .await;
+            if let Some(handoff) = handoff {
+                // Boxed: hyper's connection state is allocated only for the connections
+                // handed over, not in every fast-path connection's task.
+                Box::pin(serve_general(handoff, peer, &worker, &shutdown)).await;
             }
             metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
             drop(slot);
-        });
+        };
+        connections.spawn(task);
     }
     drop(listener);
     connections.close();

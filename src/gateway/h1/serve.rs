@@ -35,6 +35,9 @@ use crate::gateway::{MAX_HEADER_BYTES, REPLAYABLE_BODY_BYTES, headers, routes};
 /// An HTTP/2 connection starts with this (prior knowledge h2c).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+/// What a head on its way out (to the instance or the client) usually fits in.
+const HEAD_ROOM: usize = 1 << 10;
+
 /// A connection for hyper to serve from here on: the socket and what was read of it.
 #[derive(Debug)]
 pub struct Handoff {
@@ -127,12 +130,15 @@ pub async fn serve(
             Waited::Handoff => return Some(connection.handoff()),
             Waited::Gone => return None,
             Waited::Refused(failure) => {
-                connection.refuse(&failure).await;
+                // Boxed, like `request`: rare, and not to be kept in every idle connection.
+                Box::pin(connection.refuse(&failure)).await;
                 return None;
             }
         };
         first = false;
-        match connection.request(head).await {
+        // Boxed: the state of a request in flight (forwarding, relaying) is allocated for
+        // its duration only, not kept in every idle connection's task.
+        match Box::pin(connection.request(head)).await {
             Next::KeepAlive => {}
             Next::Close => return None,
             Next::Handoff => return Some(connection.handoff()),
@@ -161,6 +167,9 @@ impl Connection<'_> {
         tokio::pin!(reclaimed);
         if self.buf.is_empty() {
             reclaimed.as_mut().enable();
+            // Idle: nothing held but the socket until the next request's first bytes arrive,
+            // so thousands of keep-alive connections can wait cheaply.
+            self.release_buffers();
         }
         loop {
             if !self.buf.is_empty() {
@@ -185,18 +194,28 @@ impl Connection<'_> {
             }
             let idle = self.buf.is_empty();
             if self.buf.capacity() == 0 {
-                let mut probe = [0u8; 1];
-                // Nothing read yet: no buffer until there is something to read, so thousands
-                // of connections can sit idle cheaply.
+                // Nothing read yet: no buffer until the socket is readable (bytes, or the
+                // client's close, which the read then sees).
                 tokio::select! {
                     biased;
-                    peeked = self.stream.peek(&mut probe) => match peeked {
-                        Ok(0) | Err(_) => return Waited::Gone,
-                        Ok(_) => {}
+                    ready = self.stream.readable() => if ready.is_err() {
+                        return Waited::Gone;
                     },
                     _ = timer.as_mut() => return Waited::Gone,
                     _ = cancelled.as_mut() => return Waited::Gone,
                     _ = reclaimed.as_mut() => return Waited::Gone,
+                }
+                // Readiness can be spurious (a new socket reports it once): a read that finds
+                // nothing gives the buffer back at once.
+                reserve(&mut self.buf, READ_CHUNK);
+                match self.stream.try_read_buf(&mut self.buf) {
+                    Ok(0) => return Waited::Gone,
+                    Ok(_) => continue,
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                        self.buf = BytesMut::new();
+                        continue;
+                    }
+                    Err(_) => return Waited::Gone,
                 }
             }
             reserve(&mut self.buf, READ_CHUNK);
@@ -211,6 +230,13 @@ impl Connection<'_> {
                 _ = reclaimed.as_mut(), if idle => return Waited::Gone,
             }
         }
+    }
+
+    /// Gives back the connection's buffers: an idle keep-alive connection holds none.
+    fn release_buffers(&mut self) {
+        self.buf = BytesMut::new();
+        self.out = Vec::new();
+        self.upstream = Vec::new();
     }
 
     /// Answers a request that cannot be read (400, 431) and closes.
@@ -246,7 +272,7 @@ impl Connection<'_> {
         close: bool,
         head_only: bool,
     ) -> Next {
-        self.out.clear();
+        clear_for_head(&mut self.out);
         write::own_response(&mut self.out, response, close, head_only);
         let idle = self.proxy.config.idle_timeout;
         let written = flush(&mut self.stream, &mut self.out, idle).await;
@@ -324,7 +350,7 @@ impl Connection<'_> {
             }
         };
         let rewritten = route.rewrite(path, query);
-        self.upstream.clear();
+        clear_for_head(&mut self.upstream);
         write::upstream_head(
             &mut self.upstream,
             &self.buf,
@@ -427,7 +453,7 @@ impl Connection<'_> {
             chunked: until_close || matches!(framing, Framing::Chunked(_)),
             close,
         };
-        self.out.clear();
+        clear_for_head(&mut self.out);
         write::client_head(
             &mut self.out,
             &connection.buf,
@@ -473,6 +499,13 @@ impl Connection<'_> {
         }
         sent && !delimit.close
     }
+}
+
+/// Empties `head` for a head to be written, with room for the usual one at once (the buffers
+/// are given back while the connection is idle, so they start empty for most requests).
+fn clear_for_head(head: &mut Vec<u8>) {
+    head.clear();
+    head.reserve(HEAD_ROOM);
 }
 
 /// Room for at least `wanted` more bytes (up to a read chunk at a time).
