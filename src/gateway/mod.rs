@@ -156,6 +156,12 @@ the daemon restarts (`servio down`, then `servio up`)"
         }
     }
 
+    /// True when a route leads to `service`: only then can the gateway have picked one of
+    /// its instances.
+    pub fn routes_to(&self, service: &str) -> bool {
+        self.proxy.balancers().iter().any(|b| b.name() == service)
+    }
+
     /// Requests in flight from the gateway to instance `id` of `service` right now: a
     /// draining instance is stopped once this reaches 0.
     pub fn in_flight(&self, service: &str, id: &str) -> usize {
