@@ -64,7 +64,7 @@ fn open_browser(url: &str) -> Result<&'static str, String> {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        crate::process::limits::restore_for_std_child(&mut command);
+        crate::process::limits::restore_for_child(&mut command);
         let spawned = command.spawn();
         if spawned.is_ok() {
             return Ok(opener);

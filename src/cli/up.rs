@@ -183,7 +183,7 @@ fn start_daemon(manifest: &Manifest, paths: &StatePaths) -> CliResult<DaemonConn
     }
     // The daemon starts as this command was started: it declines huge pages itself, and
     // what it was given is what its services get.
-    crate::process::limits::restore_for_std_child(&mut command);
+    crate::process::limits::restore_for_child(&mut command);
     let mut child = command.spawn()?;
     let connection = wait_for_socket(paths, Some(&mut child));
     // Dropping the handle neither kills nor waits: the daemon lives on in its own session.

@@ -318,7 +318,7 @@ impl Actor {
             .stderr(Stdio::from(err_end))
             .process_group(0)
             .kill_on_drop(false);
-        process::limits::restore_for_child(&mut command);
+        process::limits::restore_for_child(command.as_std_mut());
         let child = command
             .spawn()
             .map_err(|e| format!("cannot start `{}`: {e}", display_program(program)))?;

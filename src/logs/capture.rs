@@ -118,21 +118,14 @@ pub async fn capture(
         } else {
             &mut burst
         };
-        let capacity = buf.len();
         match reader.read(buf).await {
             Ok(0) => break,
             Ok(n) => {
-                let read = if burst.is_empty() {
-                    &idle[..n]
-                } else {
-                    &burst[..n]
-                };
-                batch.start(SystemTime::now());
-                splitter.push(read, &mut |line| batch.push(line));
-                if !batch.is_empty() {
-                    log.append_batch(&batch);
-                }
-                if n == capacity {
+                let filled = n == buf.len();
+                write_lines(&mut batch, &log, |batch| {
+                    splitter.push(&buf[..n], &mut |line| batch.push(line))
+                });
+                if filled {
                     burst.resize(READ_CHUNK, 0);
                 } else {
                     burst = Vec::new();
@@ -151,10 +144,17 @@ pub async fn capture(
             }
         }
     }
+    write_lines(&mut batch, &log, |batch| {
+        splitter.finish(&mut |line| batch.push(line))
+    });
+}
+
+/// Stamps the lines `fill` pushes with the time now and writes them in one go.
+fn write_lines(batch: &mut RecordBatch, log: &ServiceLog, fill: impl FnOnce(&mut RecordBatch)) {
     batch.start(SystemTime::now());
-    splitter.finish(&mut |line| batch.push(line));
+    fill(batch);
     if !batch.is_empty() {
-        log.append_batch(&batch);
+        log.append_batch(batch);
     }
 }
 

@@ -86,26 +86,15 @@ impl Inherited {
 }
 
 /// Makes `command`'s process start with the settings this process was given ([`Inherited`]).
-pub fn restore_for_child(command: &mut tokio::process::Command) {
+/// For a `tokio::process::Command`, pass `as_std_mut()`.
+pub fn restore_for_child(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
     let inherited = Inherited::get();
     if inherited.changed_nothing() {
         return;
     }
     // SAFETY: `restore` makes only async-signal-safe system calls and touches only the values
     // it owns: nothing else runs between fork and exec.
-    unsafe {
-        command.pre_exec(move || inherited.restore());
-    }
-}
-
-/// [`restore_for_child`] for a `std::process::Command`.
-pub fn restore_for_std_child(command: &mut std::process::Command) {
-    use std::os::unix::process::CommandExt;
-    let inherited = Inherited::get();
-    if inherited.changed_nothing() {
-        return;
-    }
-    // SAFETY: as in `restore_for_child`.
     unsafe {
         command.pre_exec(move || inherited.restore());
     }

@@ -223,9 +223,10 @@ impl Registry {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a change to `service` (already made under `inner`, which this releases): the
-    /// index moves on, the service's watchers wake (only they), and the healthy view is
-    /// rebuilt for that service alone when its healthy endpoints changed.
+    /// Records a change to `service` (already made under `inner`, held until the view is
+    /// published, so two changes cannot publish their views out of order): the index moves
+    /// on, the service's watchers wake (only they), and the healthy view is rebuilt for that
+    /// service alone when its healthy endpoints changed.
     fn bump(&self, mut inner: std::sync::MutexGuard<'_, Inner>, service: &str) {
         let mut index = 0;
         self.index.send_modify(|i| {
@@ -237,7 +238,6 @@ impl Registry {
         };
         entry.index.send_replace(index);
         let endpoints = entry.endpoints();
-        drop(inner);
         self.healthy.send_if_modified(|current| {
             if current.get(service) == Some(&endpoints) {
                 return false;
@@ -247,6 +247,7 @@ impl Registry {
             *current = Arc::new(view);
             true
         });
+        drop(inner);
     }
 
     /// The live healthy view: `borrow()` it per request; it changes the moment an instance
@@ -379,10 +380,6 @@ impl Registry {
             .services
             .get(service)
             .and_then(|s| s.instances.get(id).cloned())
-    }
-
-    pub fn has_service(&self, service: &str) -> bool {
-        self.lock().services.contains_key(service)
     }
 
     /// One service's instances, or `None` for an unknown service. Its `index` is the
