@@ -247,7 +247,7 @@ impl<'a> Outgoing<'a> {
             return TryError::ClientFault(Failure::TooLarge { limit: self.limit });
         }
         match error {
-            SendError::Connect(_) => TryError::Failed(
+            SendError::Connect(_) | SendError::Gone(_) => TryError::Failed(
                 Outcome::ConnectFailed,
                 forward::upstream_failure(endpoint, error),
             ),

@@ -20,6 +20,7 @@
 //!   merged under the public prefixes.
 //! - [`metrics`]: counters and latency histograms in Prometheus text.
 //! - [`upstream`]: each worker's hyper connections to instances.
+//! - [`pool`]: each worker's connections to instances counted, reused, waited for.
 //! - [`upgrade`]: WebSocket and other `Upgrade` tunnels.
 
 pub mod body;
@@ -29,6 +30,7 @@ pub mod h1;
 pub mod headers;
 pub mod metrics;
 pub mod openapi;
+pub mod pool;
 pub mod proxy;
 pub mod reply;
 pub mod routes;

@@ -1,17 +1,15 @@
 //! Keep-alive HTTP/1.1 connections to instances, one pool per gateway worker (so a request
 //! and its upstream connection share a thread): hyper's connection API over TCP_NODELAY
-//! sockets, with the connect timeout. A connection goes back to the pool as soon as its
-//! response headers arrive and is reused once hyper reports it ready (its response body
-//! fully read); closed connections are dropped when met, idle ones after
-//! [`super::POOL_IDLE_TIMEOUT`], below the services' own idle timeouts.
+//! sockets, with the connect timeout. Counted and shared per instance like the fast path's
+//! ([`super::pool`]): a connection goes back to the pool once hyper reports it ready for the
+//! next request (its response body fully read); closed connections are dropped when met,
+//! idle ones after [`super::POOL_IDLE_TIMEOUT`], below the services' own idle timeouts.
 //!
 //! A request that a pooled connection never started sending (it was closing) is sent again
-//! on a fresh connection; anything else is the caller's to judge.
+//! on the next connection; anything else is the caller's to judge.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -21,9 +19,10 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use super::POOL_IDLE_TIMEOUT;
 use super::body::UpstreamBody;
+use super::pool::{self, Grant, Reusable, Slot};
 
-/// Idle connections kept per instance; more are closed once their exchange is done.
-const MAX_IDLE_PER_INSTANCE: usize = 512;
+/// Connections one worker keeps open to one instance for hyper at most.
+const MAX_CONNECTIONS_PER_INSTANCE: usize = 512;
 
 /// No connection to the instance: nothing was sent.
 #[derive(Debug, thiserror::Error)]
@@ -58,26 +57,40 @@ pub enum SendError {
     /// The exchange failed after the connection was made (the request may have been sent).
     #[error(transparent)]
     Exchange(#[from] hyper::Error),
+    /// The instance left while the request waited for a connection to it.
+    #[error(transparent)]
+    Gone(#[from] pool::Gone),
 }
 
 /// One worker's connections to every instance.
 #[derive(Debug)]
 pub struct Upstream {
     connect_timeout: Duration,
-    idle: Mutex<HashMap<SocketAddr, Vec<Pooled>>>,
+    connections: pool::Pool<Pooled>,
 }
 
+/// A hyper connection under its instance's limit.
 #[derive(Debug)]
 struct Pooled {
     sender: SendRequest<UpstreamBody>,
-    returned: Instant,
+    slot: Slot<Pooled>,
+}
+
+impl Reusable for Pooled {
+    fn is_open_and_idle(&self) -> bool {
+        self.sender.is_ready()
+    }
+
+    fn slot(&self) -> &Slot<Self> {
+        &self.slot
+    }
 }
 
 impl Upstream {
     pub fn new(connect_timeout: Duration) -> Self {
         Upstream {
             connect_timeout,
-            idle: Mutex::new(HashMap::new()),
+            connections: pool::Pool::new(MAX_CONNECTIONS_PER_INSTANCE),
         }
     }
 
@@ -88,50 +101,40 @@ impl Upstream {
         addr: SocketAddr,
         mut request: Request<UpstreamBody>,
     ) -> Result<Response<Incoming>, SendError> {
-        if let Some(mut sender) = self.checkout(addr) {
-            match sender.try_send_request(request).await {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut pooled = match self.connections.acquire(addr).await? {
+                Grant::Reuse(pooled) => pooled,
+                Grant::Dial(slot) => self.connect(slot).await?,
+            };
+            match pooled.sender.try_send_request(request).await {
                 Ok(response) => {
-                    self.put_back(addr, sender);
+                    self.put_back_when_ready(pooled);
                     return Ok(response);
                 }
                 Err(mut error) => match error.take_message() {
-                    // The connection closed before the request left: try a fresh one.
-                    Some(unsent) => request = unsent,
-                    None => return Err(SendError::Exchange(error.into_error())),
+                    // The connection closed before the request left: once more.
+                    Some(unsent) if attempts < 2 => request = unsent,
+                    _ => return Err(SendError::Exchange(error.into_error())),
                 },
             }
         }
-        let mut sender = self.connect(addr).await?;
-        let response = sender.send_request(request).await?;
-        self.put_back(addr, sender);
-        Ok(response)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Vec<Pooled>>> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    /// Back into the pool once the response's body was read to the end; an upgraded or
+    /// closed connection just gives its place back.
+    fn put_back_when_ready(&self, mut pooled: Pooled) {
+        let connections = self.connections.clone();
+        tokio::spawn(async move {
+            if pooled.sender.ready().await.is_ok() {
+                connections.put_back(pooled);
+            }
+        });
     }
 
-    /// The most recently used connection to `addr` that is ready for a request.
-    fn checkout(&self, addr: SocketAddr) -> Option<SendRequest<UpstreamBody>> {
-        let mut idle = self.lock();
-        let pooled = idle.get_mut(&addr)?;
-        pooled.retain(|p| !p.sender.is_closed());
-        let ready = pooled.iter().rposition(|p| p.sender.is_ready())?;
-        Some(pooled.swap_remove(ready).sender)
-    }
-
-    fn put_back(&self, addr: SocketAddr, sender: SendRequest<UpstreamBody>) {
-        let mut idle = self.lock();
-        let pooled = idle.entry(addr).or_default();
-        if pooled.len() < MAX_IDLE_PER_INSTANCE {
-            pooled.push(Pooled {
-                sender,
-                returned: Instant::now(),
-            });
-        }
-    }
-
-    async fn connect(&self, addr: SocketAddr) -> Result<SendRequest<UpstreamBody>, SendError> {
+    async fn connect(&self, slot: Slot<Pooled>) -> Result<Pooled, SendError> {
+        let addr = slot.addr();
         let stream = dial(addr, self.connect_timeout).await?;
         let (sender, connection) = http1::Builder::new()
             .handshake::<_, UpstreamBody>(TokioIo::new(stream))
@@ -141,17 +144,12 @@ impl Upstream {
                 tracing::debug!(%addr, %error, "upstream connection ended");
             }
         });
-        Ok(sender)
+        Ok(Pooled { sender, slot })
     }
 
     /// Drops closed connections, those idle longer than the pool's idle timeout, and every
     /// one to an address that is not `live`.
     pub fn sweep(&self, live: impl Fn(&SocketAddr) -> bool) {
-        let mut idle = self.lock();
-        idle.retain(|addr, _| live(addr));
-        for pooled in idle.values_mut() {
-            pooled.retain(|p| !p.sender.is_closed() && p.returned.elapsed() < POOL_IDLE_TIMEOUT);
-        }
-        idle.retain(|_, pooled| !pooled.is_empty());
+        self.connections.sweep(POOL_IDLE_TIMEOUT, live);
     }
 }

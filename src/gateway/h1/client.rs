@@ -4,18 +4,18 @@
 //! body stays there for the caller to relay. A connection goes back to the pool only after
 //! its response was read to the end, with nothing left over.
 //!
-//! A pooled connection that the instance closed while idle shows as readable: it is dropped
-//! at checkout without a system call. One that closes in the instant between checkout and
+//! The connections are counted per instance ([`crate::gateway::pool`]): past
+//! [`MAX_CONNECTIONS_PER_INSTANCE`] a request waits for one to come back. A pooled
+//! connection that the instance closed while idle shows as readable: it is dropped at
+//! checkout without a system call. One that closes in the instant between checkout and
 //! send answers nothing; an idempotent request is then sent once more on a new connection.
 //!
 //! [`Tries`] carries the fast path's requests through the shared try loop
 //! ([`crate::gateway::forward`]).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -26,12 +26,14 @@ use http::StatusCode;
 use super::head::{self, Facts, Framing, ResponseHead};
 use crate::balance::Outcome;
 use crate::gateway::forward::{self, Transport, TryError};
+use crate::gateway::pool::{self, Grant, Reusable, Slot};
 use crate::gateway::upstream::{ConnectError, dial};
 use crate::gateway::{MAX_HEADER_BYTES, POOL_IDLE_TIMEOUT};
 use crate::registry::Endpoint;
 
-/// Idle connections kept per instance; more are closed once their exchange is done.
-const MAX_IDLE_PER_INSTANCE: usize = 512;
+/// Connections one worker keeps open to one instance at most, all of them kept for reuse
+/// once idle; more requests wait for one of them.
+pub const MAX_CONNECTIONS_PER_INSTANCE: usize = 512;
 
 /// Read buffers start at this size and grow as a message needs.
 pub const READ_CHUNK: usize = 8 << 10;
@@ -48,29 +50,23 @@ pub enum ExchangeError {
     Closed,
     #[error("the response head is not valid HTTP/1.1")]
     Malformed,
+    #[error(transparent)]
+    Gone(#[from] pool::Gone),
 }
 
 /// One keep-alive connection to an instance.
 #[derive(Debug)]
 pub struct Connection {
-    addr: SocketAddr,
+    slot: Slot<Connection>,
     stream: TcpStream,
     /// What was read and not used yet: the response head, then the start of its body.
     pub buf: BytesMut,
 }
 
-impl Connection {
-    /// Reads more of the response into `buf`; `Ok(0)` when the instance closed.
-    pub async fn read_more(&mut self) -> std::io::Result<usize> {
-        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
-            self.buf.reserve(READ_CHUNK);
-        }
-        self.stream.read_buf(&mut self.buf).await
-    }
-
+impl Reusable for Connection {
     /// False when the instance closed the connection (or sent something unasked) while it
     /// was idle: readable, by the runtime's last readiness event, then confirmed.
-    fn is_idle_and_open(&self) -> bool {
+    fn is_open_and_idle(&self) -> bool {
         let mut context = Context::from_waker(Waker::noop());
         match self.stream.poll_read_ready(&mut context) {
             Poll::Pending => true,
@@ -80,6 +76,20 @@ impl Connection {
                 matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
             }
         }
+    }
+
+    fn slot(&self) -> &Slot<Self> {
+        &self.slot
+    }
+}
+
+impl Connection {
+    /// Reads more of the response into `buf`; `Ok(0)` when the instance closed.
+    pub async fn read_more(&mut self) -> std::io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        self.stream.read_buf(&mut self.buf).await
     }
 
     /// Sends `request` and reads up to the final response head (1xx heads are skipped).
@@ -168,23 +178,19 @@ impl Response {
     }
 }
 
-/// One worker's idle connections to every instance.
+/// One worker's connections to every instance.
 #[derive(Debug)]
 pub struct Pool {
     connect_timeout: Duration,
-    idle: Mutex<HashMap<SocketAddr, Vec<(Connection, Instant)>>>,
+    connections: pool::Pool<Connection>,
 }
 
 impl Pool {
     pub fn new(connect_timeout: Duration) -> Self {
         Pool {
             connect_timeout,
-            idle: Mutex::new(HashMap::new()),
+            connections: pool::Pool::new(MAX_CONNECTIONS_PER_INSTANCE),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Vec<(Connection, Instant)>>> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Sends `request` (a whole HTTP/1.1 request: head and body) to `addr` and reads the
@@ -196,31 +202,25 @@ impl Pool {
         head_only: bool,
         idempotent: bool,
     ) -> Result<Response, ExchangeError> {
-        if let Some(connection) = self.checkout(addr) {
-            match connection.round_trip(request, head_only).await {
+        let connection = match self.connections.acquire(addr).await? {
+            Grant::Dial(slot) => self.connect(slot).await?,
+            Grant::Reuse(connection) => match connection.round_trip(request, head_only).await {
                 Ok(response) => return Ok(response),
-                // Closed under our feet before answering anything: a new connection.
-                Err((ExchangeError::Closed | ExchangeError::Broken(_), false)) if idempotent => {}
+                // Closed under our feet before answering anything: once more, on whatever
+                // the pool grants next (the closed one gave its place back).
+                Err((ExchangeError::Closed | ExchangeError::Broken(_), false)) if idempotent => {
+                    match self.connections.acquire(addr).await? {
+                        Grant::Dial(slot) => self.connect(slot).await?,
+                        Grant::Reuse(connection) => connection,
+                    }
+                }
                 Err((error, _)) => return Err(error),
-            }
-        }
-        let connection = self.connect(addr).await?;
+            },
+        };
         connection
             .round_trip(request, head_only)
             .await
             .map_err(|(error, _)| error)
-    }
-
-    /// The most recently returned open connection to `addr`.
-    fn checkout(&self, addr: SocketAddr) -> Option<Connection> {
-        let mut idle = self.lock();
-        let pooled = idle.get_mut(&addr)?;
-        while let Some((connection, _)) = pooled.pop() {
-            if connection.is_idle_and_open() {
-                return Some(connection);
-            }
-        }
-        None
     }
 
     /// Takes a connection back after its response was read to the end.
@@ -228,17 +228,13 @@ impl Pool {
         if !connection.buf.is_empty() {
             return; // bytes after the response: the instance is not speaking HTTP/1.1
         }
-        let mut idle = self.lock();
-        let pooled = idle.entry(connection.addr).or_default();
-        if pooled.len() < MAX_IDLE_PER_INSTANCE {
-            pooled.push((connection, Instant::now()));
-        }
+        self.connections.put_back(connection);
     }
 
-    async fn connect(&self, addr: SocketAddr) -> Result<Connection, ExchangeError> {
-        let stream = dial(addr, self.connect_timeout).await?;
+    async fn connect(&self, slot: Slot<Connection>) -> Result<Connection, ExchangeError> {
+        let stream = dial(slot.addr(), self.connect_timeout).await?;
         Ok(Connection {
-            addr,
+            slot,
             stream,
             buf: BytesMut::with_capacity(READ_CHUNK),
         })
@@ -247,14 +243,7 @@ impl Pool {
     /// Drops connections the instance closed, those idle past the pool's idle timeout, and
     /// every one to an address that is not `live`.
     pub fn sweep(&self, live: impl Fn(&SocketAddr) -> bool) {
-        let mut idle = self.lock();
-        idle.retain(|addr, _| live(addr));
-        for pooled in idle.values_mut() {
-            pooled.retain(|(connection, returned)| {
-                returned.elapsed() < POOL_IDLE_TIMEOUT && connection.is_idle_and_open()
-            });
-        }
-        idle.retain(|_, pooled| !pooled.is_empty());
+        self.connections.sweep(POOL_IDLE_TIMEOUT, live);
     }
 }
 
@@ -276,7 +265,8 @@ impl Transport for Tries<'_> {
             .await;
         exchanged.map_err(|error| {
             let outcome = match error {
-                ExchangeError::Connect(_) => Outcome::ConnectFailed,
+                // Nothing was sent.
+                ExchangeError::Connect(_) | ExchangeError::Gone(_) => Outcome::ConnectFailed,
                 _ => Outcome::Broken,
             };
             TryError::Failed(outcome, forward::upstream_failure(endpoint, error))
