@@ -67,6 +67,8 @@ pub struct Daemon {
     pub shutdown: CancellationToken,
     /// The routes' last five minutes, for the dashboard's charts.
     pub route_history: dashboard::RouteHistory,
+    /// Instances' CPU and memory for `status`.
+    pub usage: process::UsageReader,
 }
 
 impl Daemon {
@@ -76,15 +78,22 @@ impl Daemon {
             show_breakers(&mut services, &gateway.balancing());
         }
         let watched = self.supervisor.watched();
+        let pids: Vec<u32> = services
+            .iter()
+            .flat_map(|s| &s.instances)
+            .filter_map(|i| i.pid)
+            .collect();
+        let mut usages = self.usage.sample(&pids).into_iter();
+        let running = services.iter_mut().flat_map(|s| &mut s.instances);
+        for instance in running.filter(|i| i.pid.is_some()) {
+            if let Some(usage) = usages.next().flatten() {
+                instance.cpu_ms = Some(usage.cpu_ms);
+                instance.rss_bytes = Some(usage.rss_bytes);
+            }
+        }
         for service in &mut services {
             service.watching = watched.contains(&service.name);
             service.depends_on = self.supervisor.depends_on(&service.name);
-            for instance in &mut service.instances {
-                if let Some(usage) = instance.pid.and_then(process::usage) {
-                    instance.cpu_ms = Some(usage.cpu_ms);
-                    instance.rss_bytes = Some(usage.rss_bytes);
-                }
-            }
         }
         StackStatus {
             index,
@@ -271,6 +280,7 @@ pub async fn run(manifest: Manifest) -> Result<()> {
         gateway,
         shutdown: shutdown.clone(),
         route_history: dashboard::RouteHistory::default(),
+        usage: process::UsageReader::default(),
     });
     if let Some(gateway) = &daemon.gateway {
         tokio::spawn(dashboard::sample_routes(

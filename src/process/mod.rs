@@ -136,10 +136,54 @@ pub struct Usage {
     pub rss_bytes: u64,
 }
 
-/// The CPU time and resident set of `pid`, from /proc (`None` when it is gone).
-pub fn usage(pid: u32) -> Option<Usage> {
-    // One read per instance: `servio status` on 200 services reads 200 of these.
-    let stat = read_stat(pid)?;
+/// CPU time and resident memory of processes, for `servio status`: each process's
+/// /proc/PID/stat stays open between calls and is read again from offset 0 (which makes the
+/// kernel write it anew), so 200 instances cost 200 reads, not 200 path walks, opens, reads
+/// and closes. A descriptor names its process, not its number: once the process is gone a
+/// read fails, and a new process with the same pid gets a descriptor of its own.
+#[derive(Debug, Default)]
+pub struct UsageReader {
+    open: std::sync::Mutex<std::collections::HashMap<u32, std::fs::File>>,
+}
+
+impl UsageReader {
+    /// The usage of each of `pids` (`None` for a gone one); descriptors of processes not
+    /// among `pids` are closed.
+    pub fn sample(&self, pids: &[u32]) -> Vec<Option<Usage>> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let wanted: std::collections::HashSet<u32> = pids.iter().copied().collect();
+        open.retain(|pid, _| wanted.contains(pid));
+        pids.iter()
+            .map(|&pid| {
+                let stat = match open.get(&pid).and_then(reread) {
+                    Some(stat) => stat,
+                    None => {
+                        open.remove(&pid);
+                        let file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+                        let stat = reread(&file)?;
+                        open.insert(pid, file);
+                        stat
+                    }
+                };
+                parse_usage(&stat)
+            })
+            .collect()
+    }
+}
+
+/// The whole of a /proc file read from offset 0 (it fits a page: one read).
+fn reread(file: &std::fs::File) -> Option<String> {
+    use std::os::unix::fs::FileExt;
+    let mut buffer = [0u8; 1024];
+    let n = file
+        .read_at(&mut buffer, 0)
+        .ok()
+        .filter(|&n| n > 0 && n < buffer.len())?;
+    String::from_utf8(buffer[..n].to_vec()).ok()
+}
+
+/// CPU time and resident set from a /proc/PID/stat line.
+fn parse_usage(stat: &str) -> Option<Usage> {
     let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
     // After the command: state is field 3; utime and stime are fields 14 and 15, the
     // resident set in pages field 24.
@@ -201,7 +245,11 @@ mod tests {
 
     #[test]
     fn own_usage_is_read_from_proc() {
-        let own = usage(std::process::id()).expect("own usage");
+        let reader = UsageReader::default();
+        let [own, none] = reader.sample(&[std::process::id(), u32::MAX])[..] else {
+            panic!("one usage per pid")
+        };
+        let own = own.expect("own usage");
         assert!(own.rss_bytes > 1 << 20, "{own:?}");
         // The resident set read from stat is the one /proc/PID/status shows as VmRSS.
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -214,7 +262,28 @@ mod tests {
             (own.rss_bytes / 1024).abs_diff(vm_rss_kb) < 4096,
             "{own:?} against VmRSS {vm_rss_kb} kB"
         );
-        assert!(usage(u32::MAX).is_none());
+        assert!(none.is_none());
+    }
+
+    #[test]
+    fn a_kept_descriptor_reads_fresh_figures_and_fails_once_its_process_is_gone() {
+        let reader = UsageReader::default();
+        let own = std::process::id();
+        let before = reader.sample(&[own])[0].expect("own usage").cpu_ms;
+        // Spin until the kernel's CPU time (10 ms ticks) moves, read through the same
+        // descriptor each time.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while reader.sample(&[own])[0].expect("own usage").cpu_ms == before {
+            assert!(std::time::Instant::now() < deadline, "CPU time never moved");
+        }
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        assert!(reader.sample(&[child.id()])[0].is_some());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(reader.sample(&[child.id()])[0].is_none());
     }
 
     #[test]
