@@ -151,6 +151,8 @@ struct Worker {
     builder: auto::Builder<TokioExecutor>,
     /// Raised once `shutdown` is cancelled, for the fast path to read per request.
     stopping: AtomicBool,
+    shutdown: CancellationToken,
+    capacity: Arc<Capacity>,
 }
 
 /// One worker: accepts until `shutdown`, then drains its connections.
@@ -171,17 +173,23 @@ async fn serve(
         hyper: Upstream::new(proxy.config.connect_timeout),
         builder: builder(&proxy),
         stopping: AtomicBool::new(false),
+        shutdown: shutdown.clone(),
+        capacity: capacity.clone(),
         proxy,
     });
     tokio::spawn(sweep_forever(worker.clone()));
-    let raise = (worker.clone(), shutdown.clone());
+    let raise = worker.clone();
     tokio::spawn(async move {
-        raise.1.cancelled().await;
-        raise.0.stopping.store(true, Ordering::Release);
+        raise.shutdown.cancelled().await;
+        raise.stopping.store(true, Ordering::Release);
+        // Idle fast-path connections wait on `room`: each closes.
+        raise.capacity.room.notify_waiters();
     });
     let connections = TaskTracker::new();
     loop {
-        let (stream, peer) = tokio::select! {
+        // The peer's address is asked of the socket where needed: not kept in every
+        // connection's task.
+        let (stream, _) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -203,28 +211,31 @@ async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let (worker, capacity, shutdown) = (worker.clone(), capacity.clone(), shutdown.clone());
+        let worker = worker.clone();
+        // Every byte of this task's state is kept for every connection, idle ones too.
         let task = async move {
-            let metrics = &worker.proxy.metrics;
-            metrics.connections_open.fetch_add(1, Ordering::Relaxed);
-            metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+            {
+                // Scoped: not held across the awaits.
+                let metrics = &worker.proxy.metrics;
+                metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+                metrics.connections_total.fetch_add(1, Ordering::Relaxed);
+            }
             // Awaited where it is made: a future bound to a name first is kept twice in
             // this task's state (the name and the awaited copy), for every connection.
             let handoff = h1::serve(
                 stream,
-                peer,
                 &worker.proxy,
                 &worker.pool,
-                shutdown.clone(),
                 &worker.stopping,
-                &capacity.room,
+                &worker.capacity.room,
             )
             .await;
             if let Some(handoff) = handoff {
                 // Boxed: hyper's connection state is allocated only for the connections
                 // handed over, not in every fast-path connection's task.
-                Box::pin(serve_general(handoff, peer, &worker, &shutdown)).await;
+                Box::pin(serve_general(handoff, &worker)).await;
             }
+            let metrics = &worker.proxy.metrics;
             metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
             drop(slot);
         };
@@ -242,12 +253,9 @@ async fn serve(
 
 /// Serves a connection the fast path handed over, with hyper, until it closes, idles out, or
 /// the gateway stops (then its requests in flight finish first).
-async fn serve_general(
-    handoff: Handoff,
-    peer: SocketAddr,
-    worker: &Arc<Worker>,
-    shutdown: &CancellationToken,
-) {
+async fn serve_general(handoff: Handoff, worker: &Arc<Worker>) {
+    let shutdown = &worker.shutdown;
+    let peer = h1::peer_of(&handoff.stream);
     let activity = Arc::new(AtomicBool::new(true));
     let io = TokioIo::new(Watched {
         stream: handoff.stream,

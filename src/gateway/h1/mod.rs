@@ -23,4 +23,4 @@ pub mod serve;
 pub mod write;
 
 pub use client::Pool;
-pub use serve::{Handoff, serve};
+pub use serve::{Handoff, peer_of, serve};

@@ -10,6 +10,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -18,8 +19,8 @@ use http::{Method, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
 use tokio::time::Sleep;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::client::{self, Pool, READ_CHUNK};
 use super::head::{self, Facts, Framing, HeadError, RequestHead};
@@ -64,16 +65,32 @@ enum Filled {
 /// How waiting for a request head ended.
 enum Waited {
     Head(RequestHead),
+    /// Nothing (more) to read for now: the connection is idle.
+    Idle,
     /// Not for this path: hyper takes the connection.
     Handoff,
-    /// Closed, timed out, or the gateway is stopping while the connection was idle.
+    /// Closed, or timed out before the head was whole.
     Gone,
     Refused(Failure),
 }
 
+/// How a busy spell of a connection ended.
+enum Busy {
+    /// Idle again, with the socket back; `served` when a request was answered.
+    Idle {
+        stream: TcpStream,
+        served: bool,
+    },
+    Closed,
+    Handoff(Handoff),
+}
+
+/// A connection while it has work: its buffers and the request in flight. Made when the
+/// socket turns readable and dropped when the connection is idle again, so an idle
+/// keep-alive connection holds only its socket, a timer and two notifications.
 struct Connection<'a> {
     stream: TcpStream,
-    /// The client's address, as X-Forwarded-For gets it.
+    /// The client's address, as X-Forwarded-For gets it (asked of the socket once busy).
     peer: String,
     /// Read from the client and not used yet.
     buf: BytesMut,
@@ -85,64 +102,126 @@ struct Connection<'a> {
     pool: &'a Pool,
     /// Raised once the gateway stops: cheaper to read per request than the token.
     stopping: &'a AtomicBool,
-    /// Notified when every connection slot is taken and a new connection waits.
-    room: &'a Notify,
 }
 
 /// Serves `stream` until it closes, or returns it for hyper to serve. `stopping` is raised
-/// after `shutdown` is cancelled; `room` is notified when a new connection needs an idle
-/// one's slot.
+/// once the gateway stops; `room` is notified when a new connection needs an idle one's
+/// slot (one waiter), and when the gateway stops (every waiter, after `stopping`).
 pub async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
+    mut stream: TcpStream,
     proxy: &Proxy,
     pool: &Pool,
-    shutdown: CancellationToken,
     stopping: &AtomicBool,
     room: &Notify,
 ) -> Option<Handoff> {
-    let mut connection = Connection {
-        stream,
-        peer: peer.ip().to_string(),
-        // Allocated once there is something to read or write.
-        buf: BytesMut::new(),
-        out: Vec::new(),
-        upstream: Vec::new(),
-        proxy,
-        pool,
-        stopping,
-        room,
-    };
-    let config = &proxy.config;
-    // Between requests too: a keep-alive connection that sends nothing is closed.
-    let patience = config.header_read_timeout.min(config.idle_timeout);
-    let timer = tokio::time::sleep(patience);
-    let cancelled = shutdown.cancelled_owned();
-    tokio::pin!(timer, cancelled);
+    let mut deadline = tokio::time::Instant::now() + patience(proxy);
     let mut first = true;
     loop {
-        timer.as_mut().reset(tokio::time::Instant::now() + patience);
-        let head = match connection
-            .wait_for_head(timer.as_mut(), cancelled.as_mut(), first)
-            .await
-        {
-            Waited::Head(head) => head,
-            Waited::Handoff => return Some(connection.handoff()),
-            Waited::Gone => return None,
-            Waited::Refused(failure) => {
-                // Boxed, like `request`: rare, and not to be kept in every idle connection.
-                Box::pin(connection.refuse(&failure)).await;
-                return None;
-            }
-        };
-        first = false;
-        // Boxed: the state of a request in flight (forwarding, relaying) is allocated for
-        // its duration only, not kept in every idle connection's task.
-        match Box::pin(connection.request(head)).await {
-            Next::KeepAlive => {}
-            Next::Close => return None,
-            Next::Handoff => return Some(connection.handoff()),
+        if !IdleWait::new(&stream, deadline, stopping, room).await {
+            return None;
         }
+        // Boxed: the busy state (buffers, the request in flight) is allocated while there
+        // is work only, not kept in every idle connection's task. Made in a statement of its
+        // own, so the task keeps the box's pointer across the await, not the connection.
+        let busy = Box::pin(
+            Connection {
+                stream,
+                peer: String::new(),
+                // Allocated once there is something to read or write.
+                buf: BytesMut::new(),
+                out: Vec::new(),
+                upstream: Vec::new(),
+                proxy,
+                pool,
+                stopping,
+            }
+            .serve_while_busy(deadline, first),
+        );
+        match busy.await {
+            Busy::Idle {
+                stream: back,
+                served,
+            } => {
+                stream = back;
+                if served {
+                    first = false;
+                    deadline = tokio::time::Instant::now() + patience(proxy);
+                }
+            }
+            Busy::Closed => return None,
+            Busy::Handoff(handoff) => return Some(handoff),
+        }
+    }
+}
+
+/// The client's address, asked of the socket (kept nowhere per connection); unspecified
+/// once the client is gone.
+pub fn peer_of(stream: &TcpStream) -> SocketAddr {
+    stream
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+/// How long a connection may stay without a whole request head, between requests too: a
+/// keep-alive connection that sends nothing is closed.
+fn patience(proxy: &Proxy) -> Duration {
+    let config = &proxy.config;
+    config.header_read_timeout.min(config.idle_timeout)
+}
+
+pin_project_lite::pin_project! {
+    /// Waits until `stream` is readable (bytes, or the client's close, which the read then
+    /// sees): true; false when the deadline passes, the gateway stops, or a new connection needs
+    /// this one's slot (all slots taken: the connection idle longest goes first). Written out by
+    /// hand to hold only what it waits on, since every idle connection's task keeps one: the
+    /// socket's readiness is polled in place (no future of its own), and one notification serves
+    /// both the stop and the reclaim.
+    struct IdleWait<'a> {
+        stream: &'a TcpStream,
+        // Read once, at the first poll.
+        stopping: Option<&'a AtomicBool>,
+        #[pin]
+        timer: Sleep,
+        #[pin]
+        reclaimed: Notified<'a>,
+    }
+}
+
+impl<'a> IdleWait<'a> {
+    fn new(
+        stream: &'a TcpStream,
+        deadline: tokio::time::Instant,
+        stopping: &'a AtomicBool,
+        room: &'a Notify,
+    ) -> Self {
+        IdleWait {
+            stream,
+            stopping: Some(stopping),
+            timer: tokio::time::sleep_until(deadline),
+            reclaimed: room.notified(),
+        }
+    }
+}
+
+impl Future for IdleWait<'_> {
+    type Output = bool;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<bool> {
+        let mut this = self.project();
+        if let Some(stopping) = this.stopping.take() {
+            // Waiting before the flag is read: a stop raised after the read still wakes us.
+            this.reclaimed.as_mut().enable();
+            if stopping.load(Ordering::Acquire) {
+                return Poll::Ready(false);
+            }
+        }
+        if let Poll::Ready(ready) = this.stream.poll_read_ready(context) {
+            return Poll::Ready(ready.is_ok());
+        }
+        if this.timer.poll(context).is_ready() || this.reclaimed.poll(context).is_ready() {
+            return Poll::Ready(false);
+        }
+        Poll::Pending
     }
 }
 
@@ -154,23 +233,46 @@ impl Connection<'_> {
         }
     }
 
-    async fn wait_for_head(
-        &mut self,
-        mut timer: Pin<&mut Sleep>,
-        mut cancelled: Pin<&mut WaitForCancellationFutureOwned>,
-        first: bool,
-    ) -> Waited {
-        // While nothing of a request has arrived, the connection gives up its slot when all
-        // are taken and a new connection waits: the one idle longest goes first. (With the
-        // next request read already, it is not idle and does not queue.)
-        let reclaimed = self.room.notified();
-        tokio::pin!(reclaimed);
-        if self.buf.is_empty() {
-            reclaimed.as_mut().enable();
-            // Idle: nothing held but the socket until the next request's first bytes arrive,
-            // so thousands of keep-alive connections can wait cheaply.
-            self.release_buffers();
+    /// Serves requests while they come: until nothing more is there to read (idle), the
+    /// connection closes, or hyper takes it. `deadline` is the idle connection's: the first
+    /// head must be whole by then.
+    async fn serve_while_busy(mut self, deadline: tokio::time::Instant, mut first: bool) -> Busy {
+        self.peer = peer_of(&self.stream).ip().to_string();
+        let config = &self.proxy.config;
+        let patience = config.header_read_timeout.min(config.idle_timeout);
+        let timer = tokio::time::sleep_until(deadline);
+        tokio::pin!(timer);
+        let mut served = false;
+        loop {
+            let head = match self.wait_for_head(timer.as_mut(), first).await {
+                Waited::Head(head) => head,
+                Waited::Idle => {
+                    return Busy::Idle {
+                        stream: self.stream,
+                        served,
+                    };
+                }
+                Waited::Handoff => return Busy::Handoff(self.handoff()),
+                Waited::Gone => return Busy::Closed,
+                Waited::Refused(failure) => {
+                    self.refuse(&failure).await;
+                    return Busy::Closed;
+                }
+            };
+            first = false;
+            match self.request(head).await {
+                Next::KeepAlive => {}
+                Next::Close => return Busy::Closed,
+                Next::Handoff => return Busy::Handoff(self.handoff()),
+            }
+            served = true;
+            timer.as_mut().reset(tokio::time::Instant::now() + patience);
         }
+    }
+
+    /// Reads until a whole request head is in `buf`, by `timer`; with nothing read yet and
+    /// nothing there to read, the connection is idle.
+    async fn wait_for_head(&mut self, mut timer: Pin<&mut Sleep>, first: bool) -> Waited {
         loop {
             if !self.buf.is_empty() {
                 let seen = self.buf.len().min(H2_PREFACE.len());
@@ -192,33 +294,19 @@ impl Connection<'_> {
                     return Waited::Refused(Failure::HeadersTooLarge);
                 }
             }
-            let idle = self.buf.is_empty();
-            if self.buf.capacity() == 0 {
-                // Nothing read yet: no buffer until the socket is readable (bytes, or the
-                // client's close, which the read then sees).
-                tokio::select! {
-                    biased;
-                    ready = self.stream.readable() => if ready.is_err() {
-                        return Waited::Gone;
-                    },
-                    _ = timer.as_mut() => return Waited::Gone,
-                    _ = cancelled.as_mut() => return Waited::Gone,
-                    _ = reclaimed.as_mut() => return Waited::Gone,
-                }
-                // Readiness can be spurious (a new socket reports it once): a read that finds
-                // nothing gives the buffer back at once.
-                reserve(&mut self.buf, READ_CHUNK);
+            reserve(&mut self.buf, READ_CHUNK);
+            if self.buf.is_empty() {
+                // Between requests: what is there already, without waiting. Readiness can
+                // be spurious (a new socket reports it once): nothing there means idle.
                 match self.stream.try_read_buf(&mut self.buf) {
                     Ok(0) => return Waited::Gone,
                     Ok(_) => continue,
                     Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                        self.buf = BytesMut::new();
-                        continue;
+                        return Waited::Idle;
                     }
                     Err(_) => return Waited::Gone,
                 }
             }
-            reserve(&mut self.buf, READ_CHUNK);
             tokio::select! {
                 biased;
                 read = self.stream.read_buf(&mut self.buf) => match read {
@@ -226,17 +314,8 @@ impl Connection<'_> {
                     Ok(_) => {}
                 },
                 _ = timer.as_mut() => return Waited::Gone,
-                _ = cancelled.as_mut(), if idle => return Waited::Gone,
-                _ = reclaimed.as_mut(), if idle => return Waited::Gone,
             }
         }
-    }
-
-    /// Gives back the connection's buffers: an idle keep-alive connection holds none.
-    fn release_buffers(&mut self) {
-        self.buf = BytesMut::new();
-        self.out = Vec::new();
-        self.upstream = Vec::new();
     }
 
     /// Answers a request that cannot be read (400, 431) and closes.
