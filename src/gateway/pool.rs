@@ -261,9 +261,24 @@ mod tests {
         }
     }
 
-    fn is_waiting<T>(future: &mut std::pin::Pin<Box<impl Future<Output = T>>>) -> bool {
+    fn reused(grant: Result<Grant<Fake>, Gone>) -> Fake {
+        match grant.unwrap() {
+            Grant::Reuse(connection) => connection,
+            Grant::Dial(_) => panic!("expected an idle connection"),
+        }
+    }
+
+    /// A request for a connection that, polled once, waits in line.
+    fn queued(
+        pool: &Pool<Fake>,
+    ) -> std::pin::Pin<Box<impl Future<Output = Result<Grant<Fake>, Gone>> + '_>> {
+        let mut waiting = Box::pin(pool.acquire(addr()));
         let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-        future.as_mut().poll(&mut context).is_pending()
+        assert!(
+            waiting.as_mut().poll(&mut context).is_pending(),
+            "not waiting"
+        );
+        waiting
     }
 
     #[tokio::test]
@@ -271,12 +286,10 @@ mod tests {
         let pool = Pool::new(2);
         let first = dialled(&pool).await;
         let _second = dialled(&pool).await;
-        let mut third = Box::pin(pool.acquire(addr()));
-        assert!(is_waiting(&mut third));
+        let third = queued(&pool);
         pool.put_back(first);
-        let Grant::Reuse(handed_over) = third.await.unwrap() else {
-            panic!("the returned connection should be handed over")
-        };
+        // The returned connection is handed over.
+        let handed_over = reused(third.await);
         assert!(handed_over.open);
         assert_eq!(pool.counts(addr()), (2, 0));
     }
@@ -285,10 +298,8 @@ mod tests {
     async fn a_closed_connection_passes_its_place_to_the_first_waiting() {
         let pool = Pool::new(1);
         let only = dialled(&pool).await;
-        let mut gave_up = Box::pin(pool.acquire(addr()));
-        assert!(is_waiting(&mut gave_up));
-        let mut next = Box::pin(pool.acquire(addr()));
-        assert!(is_waiting(&mut next));
+        let gave_up = queued(&pool);
+        let next = queued(&pool);
         drop(gave_up);
         drop(only);
         assert!(matches!(next.await.unwrap(), Grant::Dial(_)));
@@ -311,10 +322,8 @@ mod tests {
         pool.put_back(c);
         assert_eq!(pool.counts(addr()), (3, 3));
         // c and a are closed: skipped and closed; b is reused.
-        let Grant::Reuse(reused) = pool.acquire(addr()).await.unwrap() else {
-            panic!("b should be reused")
-        };
-        assert!(reused.open);
+        let b = reused(pool.acquire(addr()).await);
+        assert!(b.open);
         assert_eq!(pool.counts(addr()), (1, 0));
     }
 
@@ -338,13 +347,10 @@ mod tests {
     async fn a_dropped_pool_closes_its_idle_connections_and_ends_the_waiting() {
         let pool = Pool::new(1);
         let only = dialled(&pool).await;
-        let mut waiting = Box::pin(pool.acquire(addr()));
-        assert!(is_waiting(&mut waiting));
+        let waiting = queued(&pool);
         pool.put_back(only);
         // Handed over to the one waiting, not kept idle.
-        let Grant::Reuse(only) = waiting.await.unwrap() else {
-            panic!("expected the connection")
-        };
+        let only = reused(waiting.await);
         pool.put_back(only);
         let watched = Arc::downgrade(&pool.instances);
         drop(pool);
