@@ -177,6 +177,23 @@ impl<C: Reusable> Pool<C> {
         waiting.await.map_err(|_| Gone)
     }
 
+    /// A connection to `addr`: an idle one, or one `dial` makes in the place granted (see
+    /// [`Pool::acquire`]).
+    pub async fn get<E, Dialled>(
+        &self,
+        addr: SocketAddr,
+        dial: impl FnOnce(Slot<C>) -> Dialled,
+    ) -> Result<C, E>
+    where
+        Dialled: Future<Output = Result<C, E>>,
+        E: From<Gone>,
+    {
+        match self.acquire(addr).await? {
+            Grant::Reuse(connection) => Ok(connection),
+            Grant::Dial(slot) => dial(slot).await,
+        }
+    }
+
     /// Takes a connection back after its exchange, fit for another: to the first request
     /// waiting for its instance, or into the idle list.
     pub fn put_back(&self, mut connection: C) {

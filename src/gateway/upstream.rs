@@ -19,7 +19,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use super::POOL_IDLE_TIMEOUT;
 use super::body::UpstreamBody;
-use super::pool::{self, Grant, Reusable, Slot};
+use super::pool::{self, Reusable, Slot};
 
 /// Connections one worker keeps open to one instance for hyper at most.
 const MAX_CONNECTIONS_PER_INSTANCE: usize = 512;
@@ -104,10 +104,10 @@ impl Upstream {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let mut pooled = match self.connections.acquire(addr).await? {
-                Grant::Reuse(pooled) => pooled,
-                Grant::Dial(slot) => self.connect(slot).await?,
-            };
+            let mut pooled = self
+                .connections
+                .get(addr, |slot| self.connect(slot))
+                .await?;
             match pooled.sender.try_send_request(request).await {
                 Ok(response) => {
                     self.put_back_when_ready(pooled);

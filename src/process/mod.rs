@@ -14,25 +14,10 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-/// /proc/PID/stat, read with one open and one read (no size probe, no read to find the end:
-/// the kernel hands the whole line to a read with room for it): `servio status` reads one
-/// per instance.
+/// /proc/PID/stat, read with one open and one read (no size probe: the kernel hands the whole
+/// line to a read with room for it).
 fn read_stat(pid: u32) -> Option<String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
-    let mut buffer = [0u8; 1024];
-    let mut text = Vec::new();
-    loop {
-        let n = file.read(&mut buffer).ok()?;
-        if n == 0 {
-            break;
-        }
-        text.extend_from_slice(&buffer[..n]);
-        if n < buffer.len() {
-            break;
-        }
-    }
-    String::from_utf8(text).ok()
+    reread(&std::fs::File::open(format!("/proc/{pid}/stat")).ok()?)
 }
 
 /// The kernel's start time of `pid` (clock ticks since boot, field 22 of /proc/PID/stat).
@@ -171,15 +156,23 @@ impl UsageReader {
     }
 }
 
-/// The whole of a /proc file read from offset 0 (it fits a page: one read).
+/// The whole of a /proc file, read from offset 0 (which makes the kernel write it anew):
+/// one read when it fits the buffer, as /proc/PID/stat does; `None` once its process is gone.
 fn reread(file: &std::fs::File) -> Option<String> {
     use std::os::unix::fs::FileExt;
     let mut buffer = [0u8; 1024];
-    let n = file
-        .read_at(&mut buffer, 0)
-        .ok()
-        .filter(|&n| n > 0 && n < buffer.len())?;
-    String::from_utf8(buffer[..n].to_vec()).ok()
+    let mut text = Vec::new();
+    loop {
+        let n = file.read_at(&mut buffer, text.len() as u64).ok()?;
+        text.extend_from_slice(&buffer[..n]);
+        if n < buffer.len() {
+            break;
+        }
+    }
+    if text.is_empty() {
+        return None;
+    }
+    String::from_utf8(text).ok()
 }
 
 /// CPU time and resident set from a /proc/PID/stat line.

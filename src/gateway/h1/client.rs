@@ -207,12 +207,11 @@ impl Pool {
             Grant::Reuse(connection) => match connection.round_trip(request, head_only).await {
                 Ok(response) => return Ok(response),
                 // Closed under our feet before answering anything: once more, on whatever
-                // the pool grants next (the closed one gave its place back).
+                // the pool gives next (the closed one gave its place back).
                 Err((ExchangeError::Closed | ExchangeError::Broken(_), false)) if idempotent => {
-                    match self.connections.acquire(addr).await? {
-                        Grant::Dial(slot) => self.connect(slot).await?,
-                        Grant::Reuse(connection) => connection,
-                    }
+                    self.connections
+                        .get(addr, |slot| self.connect(slot))
+                        .await?
                 }
                 Err((error, _)) => return Err(error),
             },

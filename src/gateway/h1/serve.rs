@@ -87,7 +87,7 @@ enum Busy {
 
 /// A connection while it has work: its buffers and the request in flight. Made when the
 /// socket turns readable and dropped when the connection is idle again, so an idle
-/// keep-alive connection holds only its socket, a timer and two notifications.
+/// keep-alive connection holds only its socket, a timer and one notification.
 struct Connection<'a> {
     stream: TcpStream,
     /// The client's address, as X-Forwarded-For gets it (asked of the socket once busy).
@@ -238,8 +238,6 @@ impl Connection<'_> {
     /// head must be whole by then.
     async fn serve_while_busy(mut self, deadline: tokio::time::Instant, mut first: bool) -> Busy {
         self.peer = peer_of(&self.stream).ip().to_string();
-        let config = &self.proxy.config;
-        let patience = config.header_read_timeout.min(config.idle_timeout);
         let timer = tokio::time::sleep_until(deadline);
         tokio::pin!(timer);
         let mut served = false;
@@ -266,7 +264,9 @@ impl Connection<'_> {
                 Next::Handoff => return Busy::Handoff(self.handoff()),
             }
             served = true;
-            timer.as_mut().reset(tokio::time::Instant::now() + patience);
+            timer
+                .as_mut()
+                .reset(tokio::time::Instant::now() + patience(self.proxy));
         }
     }
 
